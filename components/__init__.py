@@ -1,0 +1,1 @@
+"""ComponentResources: each turns plain desired state (``gitops.workloads``) into Kubernetes objects."""

@@ -1,0 +1,67 @@
+"""``AppEnvironment`` (staging/prod) and ``PreviewEnvironment``: a namespace plus the app in it."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.application import Application
+from components.namespace import AppNamespace, NamespaceSpec
+from gitops.settings import StackSettings
+from gitops.workloads import Workload
+
+
+def _namespace_spec(w: Workload, settings: StackSettings) -> NamespaceSpec:
+    labels = {k: v for k, v in w.labels.items() if k != "app.kubernetes.io/version"}
+    return NamespaceSpec(
+        name=w.namespace,
+        labels={**labels, "gitops/environment": w.environment},
+        annotations={"gitops/branch": w.branch},
+        app_port=w.spec.port,
+        access=settings.access,
+        quota=settings.preview.quota if w.is_preview else None,
+    )
+
+
+class AppEnvironment(pulumi.ComponentResource):
+    """A released app in staging/prod: its own locked-down namespace and the app."""
+
+    url: pulumi.Output[str]
+
+    def __init__(
+        self,
+        name: str,
+        workload: Workload,
+        settings: StackSettings,
+        provider: k8s.Provider,
+        opts: pulumi.ResourceOptions | None = None,
+        type_token: str = "gitops:env:AppEnvironment",
+    ) -> None:
+        super().__init__(type_token, name, None, opts)
+        self.namespace = AppNamespace(
+            f"{name}", _namespace_spec(workload, settings), provider, pulumi.ResourceOptions(parent=self)
+        )
+        self.app = Application(
+            f"{name}",
+            workload,
+            settings.ingress,
+            provider,
+            self.namespace.namespace,
+            pulumi.ResourceOptions(parent=self),
+        )
+        self.url = self.app.url
+        self.register_outputs({"url": self.url, "namespace": workload.namespace, "commit": workload.commit})
+
+
+class PreviewEnvironment(AppEnvironment):
+    """A branch preview: same shape, plus quota and limits; deleting it deletes its namespace."""
+
+    def __init__(
+        self,
+        name: str,
+        workload: Workload,
+        settings: StackSettings,
+        provider: k8s.Provider,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__(name, workload, settings, provider, opts, type_token="gitops:preview:PreviewEnvironment")

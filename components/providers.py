@@ -1,0 +1,43 @@
+"""One explicit Kubernetes provider per cluster of the stack (default providers are disabled)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from gitops.settings import StackSettings
+
+RENDER_TARGET = "render"
+
+
+@dataclass(frozen=True)
+class ClusterTarget:
+    name: str
+    provider: k8s.Provider
+
+
+def cluster_targets(
+    settings: StackSettings, stack: str, kubeconfigs: Mapping[str, pulumi.Output[str]]
+) -> list[ClusterTarget]:
+    """A provider per named cluster; with none named, one that renders YAML to a directory."""
+    if not settings.clusters:
+        provider = k8s.Provider(
+            f"{stack}-{RENDER_TARGET}",
+            render_yaml_to_directory=f"{settings.renderDir}/{stack}",
+            cluster_identifier=f"{stack}-{RENDER_TARGET}",
+        )
+        return [ClusterTarget(RENDER_TARGET, provider)]
+    targets = []
+    for cluster in settings.clusters:
+        provider = k8s.Provider(
+            f"{stack}-{cluster.name}",
+            context=cluster.context,
+            kubeconfig=kubeconfigs.get(cluster.name),
+            cluster_identifier=cluster.identifier,
+            delete_unreachable=False,
+        )
+        targets.append(ClusterTarget(cluster.name, provider))
+    return targets

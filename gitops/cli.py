@@ -1,0 +1,118 @@
+"""``python -m gitops``: the offline render, the built-in sample, and (later) the admin commands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from gitops.catalog import load_catalog
+from gitops.environments import ENVIRONMENTS
+from gitops.errors import GitOpsError
+from gitops.offline import RunResult, run_program
+from gitops.render import write_render
+from gitops.sample import build_sample_repo
+from gitops.stackfile import load_stack_config
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+
+def _event_overrides(args: argparse.Namespace) -> dict[str, str]:
+    pairs = {
+        "app": args.app,
+        "commit": args.commit,
+        "branch": args.branch,
+        "action": args.action,
+        "reason": args.reason,
+    }
+    overrides = {f"gitops:{k}": v for k, v in pairs.items() if v}
+    if args.repo:
+        overrides["gitops:sourceRepo"] = str(Path(args.repo).resolve())
+    return overrides
+
+
+def offline_run(
+    stack: str, overrides: dict[str, str], *, now: datetime, previous: dict[str, Any] | None, root: Path = PROJECT_ROOT
+) -> RunResult:
+    config = load_stack_config(root, stack).with_overrides(overrides)
+    return run_program(stack, config, root=root, now=now, previous_outputs=previous)
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    previous = json.loads(Path(args.state).read_text(encoding="utf-8")) if args.state else None
+    now = datetime.fromisoformat(args.now) if args.now else datetime.now(UTC)
+    result = offline_run(args.stack, _event_overrides(args), now=now, previous=previous)
+    print(write_render(result, args.stack, Path(args.out)), end="")
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    """Render every stack with a release of every app, from generated sample repositories."""
+    catalog = load_catalog(PROJECT_ROOT / "apps.yaml")
+    out = Path(args.out)
+    with tempfile.TemporaryDirectory(prefix="gitops-sample-") as tmp:
+        repos = {app: build_sample_repo(Path(tmp) / app, app) for app in sorted(catalog.apps)}
+        for stack in ENVIRONMENTS:
+            state: dict[str, Any] | None = None
+            result = None
+            for app, repo in repos.items():
+                commit, branch = {
+                    "prod": (repo.master, "master"),
+                    "staging": (repo.latest, "latest"),
+                    "preview": (repo.feature, repo.feature_branch),
+                }[stack]
+                overrides = {
+                    "gitops:app": app,
+                    "gitops:commit": commit,
+                    "gitops:branch": branch,
+                    "gitops:sourceRepo": str(repo.path),
+                }
+                result = offline_run(stack, overrides, now=SAMPLE_NOW, previous=state)
+                state = result.outputs
+            assert result is not None
+            print(write_render(result, stack, out), end="")
+    print(f"manifests written under {out}/<stack>/<cluster>/")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m gitops", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    render = sub.add_parser("render", help="run the program offline and write the Kubernetes YAML it would apply")
+    render.add_argument("--stack", required=True, help="preview, staging or prod")
+    render.add_argument("--app")
+    render.add_argument("--commit", help="full 40-hex commit SHA")
+    render.add_argument("--branch")
+    render.add_argument("--action", help="deploy (default), stop, rollback, clear-hold")
+    render.add_argument("--reason")
+    render.add_argument("--repo", help="local clone of the app's source repository")
+    render.add_argument("--state", help="JSON of the stack's previous outputs (e.g. a previous outputs.json)")
+    render.add_argument("--now", help="ISO timestamp to use as the current time")
+    render.add_argument("--out", required=True, help="directory for the manifests")
+    render.set_defaults(func=cmd_render)
+
+    sample = sub.add_parser("sample", help="render all three stacks of the sample catalog (offline)")
+    sample.add_argument("--out", default="build/sample")
+    sample.set_defaults(func=cmd_sample)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except GitOpsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # the program's RunError carries the same user-facing text
+        if type(exc).__name__ == "RunError":
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        raise

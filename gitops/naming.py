@@ -1,0 +1,44 @@
+"""Where names are decided: GitLab ref slugs, preview namespaces, hosts and instances."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+MAX_LABEL = 63
+HASH_LEN = 8
+
+
+def ref_slug(ref: str) -> str:
+    """GitLab's CI_COMMIT_REF_SLUG: lowercase, [^a-z0-9] -> '-', at most 63 bytes, no edge '-'."""
+    slug = re.sub(r"[^a-z0-9]", "-", ref.lower())[:MAX_LABEL]
+    return slug.strip("-")
+
+
+def short_hash(*parts: str) -> str:
+    """A stable tag that keeps names distinct when their slugs collide."""
+    return hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest()[:HASH_LEN]
+
+
+def preview_id(app: str, branch: str) -> str:
+    """The preview's key in state and its namespace name: readable, deterministic, distinct.
+
+    ``<app>-<slug of branch>-<hash of app and branch>``, cut to a DNS-1123 label. The hash keeps
+    ``feature/ABC`` and ``feature-abc`` apart; the slug keeps it readable.
+    """
+    suffix = "-" + short_hash(app, branch)
+    room = MAX_LABEL - len(app) - len(suffix) - 1
+    slug = ref_slug(branch)[: max(room, 0)].strip("-")
+    return f"{app}-{slug}{suffix}" if slug else f"{app}{suffix}"
+
+
+def preview_host(namespace: str, domain: str) -> str:
+    return f"{namespace}.{domain}"
+
+
+def app_host(app: str, domain: str) -> str:
+    return f"{app}.{domain}"
+
+
+def short_commit(commit: str) -> str:
+    return commit[:8]

@@ -1,0 +1,167 @@
+"""Run the Pulumi program in-process under Pulumi's mock engine and record every resource.
+
+This is Pulumi's own unit-test method (``pulumi.runtime.set_mocks``): the real program code
+runs, ``apply`` callbacks run, but nothing talks to a cluster. The render command and the
+tests both use it. Unknown invokes raise, so the program cannot depend on one silently.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from google.protobuf import json_format
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import settings as pulumi_settings
+from pulumi.runtime.rpc import _special_secret_sig, _special_sig_key
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+from gitops import program
+from gitops.stackfile import StackConfig
+
+PROJECT = "gitops"
+ORGANIZATION = "organization"
+STACK_REFERENCE = "pulumi:pulumi:StackReference"
+
+
+class UnknownInvokeError(RuntimeError):
+    """The program called a provider function the offline engine does not know."""
+
+
+@dataclass
+class Registered:
+    """One resource the program registered, with plain inputs and which of them were secret."""
+
+    type: str
+    name: str
+    urn: str
+    parent: str
+    provider: str
+    custom: bool
+    inputs: dict[str, Any]
+    secret_paths: list[str] = field(default_factory=list)
+
+    @property
+    def is_kubernetes_object(self) -> bool:
+        return self.custom and self.type.startswith("kubernetes:") and not self.type.startswith("pulumi:providers:")
+
+
+@dataclass
+class RunResult:
+    resources: list[Registered]
+    outputs: dict[str, Any]
+    logs: list[str]
+
+    def of_type(self, type_: str) -> list[Registered]:
+        return [r for r in self.resources if r.type == type_]
+
+    @property
+    def manifests(self) -> list[dict[str, Any]]:
+        return [r.inputs for r in self.resources if r.is_kubernetes_object]
+
+
+def _unwrap(value: Any, path: str, secrets: list[str]) -> Any:
+    """Strip Pulumi's secret envelopes, remembering where they were."""
+    if isinstance(value, dict):
+        if value.get(_special_sig_key) == _special_secret_sig:
+            secrets.append(path or "(root)")
+            return _unwrap(value.get("value"), path, [])
+        return {k: _unwrap(v, f"{path}.{k}" if path else k, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unwrap(v, f"{path}[{i}]", secrets) for i, v in enumerate(value)]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # protobuf Structs carry every number as a double
+    return value
+
+
+class _Mocks(pulumi.runtime.Mocks):
+    def __init__(self, previous_outputs: Mapping[str, Any]) -> None:
+        self.previous_outputs = dict(previous_outputs)
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        if args.typ == STACK_REFERENCE:
+            return args.name, {
+                "name": args.inputs.get("name"),
+                "outputs": self.previous_outputs,
+                "secretOutputNames": [],
+            }
+        return f"{args.name}-id", dict(args.inputs)
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        raise UnknownInvokeError(f"the offline engine does not implement invoke {args.token}")
+
+
+class _RecordingMonitor(pulumi_mocks.MockMonitor):
+    """Records raw registrations, so secretness and parents can be checked."""
+
+    def __init__(self, mocks: _Mocks) -> None:
+        super().__init__(mocks)
+        self.recorded: list[Registered] = []
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            secrets: list[str] = []
+            inputs = _unwrap(json_format.MessageToDict(request.object), "", secrets)
+            self.recorded.append(
+                Registered(
+                    type=request.type,
+                    name=request.name,
+                    urn=response.urn,
+                    parent=request.parent,
+                    provider=request.provider,
+                    custom=bool(request.custom),
+                    inputs=inputs,
+                    secret_paths=secrets,
+                )
+            )
+        return response
+
+
+class _ListHandler(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+def run_program(
+    stack: str,
+    config: StackConfig,
+    *,
+    root: Path,
+    now: datetime,
+    previous_outputs: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> RunResult:
+    """One ``pulumi up`` of ``stack``, in-process; raises the program's own error on refusal."""
+    mocks = _Mocks(previous_outputs or {})
+    monitor = _RecordingMonitor(mocks)
+    handler = _ListHandler()
+    logger = logging.getLogger(f"gitops.offline.{stack}")
+    logger.handlers[:] = [handler]
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+
+    pulumi_settings.ROOT.set(None)
+    pulumi_settings.SETTINGS.rpc_manager.clear()
+    pulumi_settings.SETTINGS.outputs.clear()
+    pulumi.runtime.set_mocks(
+        mocks, project=PROJECT, stack=stack, preview=False, logger=logger, monitor=monitor, organization=ORGANIZATION
+    )
+    pulumi.runtime.set_all_config(dict(config.values), list(config.secret_keys))
+    outputs: dict[str, Any] = {}
+
+    async def body() -> None:
+        outputs.update(await program.main(now=now, environ=environ or {}, root=root))
+
+    _sync_await(run_pulumi_func(body))
+    return RunResult(resources=list(monitor.recorded), outputs=outputs, logs=handler.lines)

@@ -1,0 +1,183 @@
+"""The Pulumi program: settings -> event -> baseline -> previous state -> plan -> components.
+
+Everything before ``_register`` is validation and pure planning; a bad input raises before the
+first resource is registered, so a failed ``pulumi up`` changes no infrastructure.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi.runtime.config as pulumi_config
+
+from components.environment import AppEnvironment, PreviewEnvironment
+from components.providers import cluster_targets
+from gitops.baseline import check_event
+from gitops.catalog import Catalog, load_catalog
+from gitops.environments import INTEGRATION_BRANCH, Environment, environment_for_stack
+from gitops.errors import ConfigError, GitOpsError
+from gitops.event import Action, ReleaseEvent, event_from_config
+from gitops.gitrepo import BranchFacts, SourceRepo
+from gitops.planner import Origin, Plan, plan
+from gitops.settings import KUBECONFIG_PREFIX, NAMESPACE, StackSettings, settings_from_config
+from gitops.state import StackState
+from gitops.workloads import drop_retired_apps, preview_workloads, release_workloads
+
+STATE_OUTPUTS = ("releases", "previews", "holds")
+
+
+def read_gitops_config() -> tuple[dict[str, Any], set[str]]:
+    """All ``gitops:*`` config of the running stack, and which of those keys are secret."""
+    merged: dict[str, Any] = {**pulumi_config.get_config_env(), **pulumi_config.CONFIG.get()}
+    prefix = NAMESPACE + ":"
+    raw = {k[len(prefix) :]: v for k, v in merged.items() if k.startswith(prefix)}
+    secret = {k for k in raw if pulumi_config.is_config_secret(prefix + k)}
+    secret |= {k[len(prefix) :] for k in pulumi_config.get_config_secret_keys_env() if k.startswith(prefix)}
+    return raw, secret
+
+
+def origin_from(environ: Mapping[str, str]) -> Origin:
+    """Who released, from GitLab CI's predefined variables (empty outside CI)."""
+    return Origin(actor=environ.get("GITLAB_USER_LOGIN", ""), pipeline=environ.get("CI_PIPELINE_URL", ""))
+
+
+def _repo_for(app: str, settings: StackSettings, environ: Mapping[str, str]) -> str | None:
+    return settings.sourceRepos.get(app) or settings.sourceRepo or environ.get("CI_PROJECT_DIR")
+
+
+def _kubeconfigs(settings: StackSettings, raw: Mapping[str, Any], secret: set[str], source: str) -> dict[str, Any]:
+    """Kubeconfigs are accepted only as Pulumi secrets, and only for named clusters."""
+    clusters = {c.name for c in settings.clusters}
+    result = {}
+    for key, value in raw.items():
+        if not key.startswith(KUBECONFIG_PREFIX):
+            continue
+        cluster = key[len(KUBECONFIG_PREFIX) :]
+        if cluster not in clusters:
+            named = ", ".join(sorted(clusters)) or "none"
+            raise ConfigError(f"{source}: {NAMESPACE}:{key} names no cluster of gitops:clusters ({named})")
+        if key not in secret:
+            fix = f"pulumi config set --secret {NAMESPACE}:{key} < kubeconfig"
+            raise ConfigError(f"{source}: {NAMESPACE}:{key} must be a secret: {fix}")
+        result[cluster] = pulumi.Output.secret(value)
+    return result
+
+
+async def read_previous_state() -> StackState:
+    """This stack's own last outputs, through a StackReference to itself."""
+    name = f"{pulumi.get_organization() or 'organization'}/{pulumi.get_project()}/{pulumi.get_stack()}"
+    ref = pulumi.StackReference("previous-state", stack_name=name)
+    outputs = {}
+    for key in STATE_OUTPUTS:
+        details = await ref.get_output_details(key)
+        outputs[key] = details.value if details.value is not None else details.secret_value
+    return StackState.from_outputs(outputs)
+
+
+def _checked_event(
+    env: Environment, settings: StackSettings, catalog: Catalog, raw: Mapping[str, Any], environ: Mapping[str, str]
+) -> tuple[ReleaseEvent | None, SourceRepo | None]:
+    event = event_from_config(env, raw, catalog)
+    if event is None or event.action in (Action.STOP, Action.CLEAR_HOLD):
+        return event, None
+    path = _repo_for(event.app, settings, environ)
+    if path is None:
+        raise ConfigError(
+            f"no source repository for {event.app}: set gitops:sourceRepo (or gitops:sourceRepos.{event.app}) "
+            "or run in CI, where CI_PROJECT_DIR is the app's clone"
+        )
+    repo = SourceRepo(path)
+    check_event(env, event, repo)
+    return event, repo
+
+
+def _branch_facts(
+    catalog: Catalog, settings: StackSettings, event: ReleaseEvent | None, environ: Mapping[str, str]
+) -> dict[str, BranchFacts]:
+    """Branch facts for every app whose clone this run has (CI: its own app; a sweep: all)."""
+    paths = dict(settings.sourceRepos)
+    if event is not None and event.app not in paths:
+        path = _repo_for(event.app, settings, environ)
+        if path is not None:
+            paths[event.app] = path
+    return {
+        app: SourceRepo(path).branch_facts(INTEGRATION_BRANCH)
+        for app, path in sorted(paths.items())
+        if app in catalog.apps
+    }
+
+
+async def release(*, now: datetime, environ: Mapping[str, str], root: Path) -> dict[str, Any]:
+    """Run one update; returns the new state, which becomes the stack's outputs."""
+    stack = pulumi.get_stack()
+    source = f"Pulumi.{stack}.yaml"
+    env = environment_for_stack(stack)
+    raw, secret = read_gitops_config()
+    settings = settings_from_config(env, raw, source=source)
+    catalog = load_catalog(root / settings.catalog)
+    settings.check_catalog(catalog, source=source)
+    kubeconfigs = _kubeconfigs(settings, raw, secret, source)
+    event, repo = _checked_event(env, settings, catalog, raw, environ)
+    facts = _branch_facts(catalog, settings, event, environ) if env.is_preview else {}
+
+    previous = await read_previous_state()
+    result = plan(
+        env,
+        settings,
+        event,
+        previous,
+        now=now.astimezone(UTC).replace(tzinfo=None),
+        origin=origin_from(environ),
+        facts=facts,
+        descends=repo.descends_from if repo is not None else None,
+    )
+    state, retired = drop_retired_apps(result.state, catalog)
+    _report(event, env, result, retired)
+    _register(env, settings, catalog, state, stack, kubeconfigs)
+    return state.to_outputs()
+
+
+def _report(event: ReleaseEvent | None, env: Environment, result: Plan, retired: list[str]) -> None:
+    pulumi.log.info(event.describe(env) if event else f"no release event: re-applying the {env.name} state")
+    for removal in result.removed:
+        pulumi.log.info(f"preview {removal.preview} removed: {removal.reason}")
+    for note in [*result.notes, *retired]:
+        pulumi.log.info(note)
+
+
+def _register(
+    env: Environment,
+    settings: StackSettings,
+    catalog: Catalog,
+    state: StackState,
+    stack: str,
+    kubeconfigs: Mapping[str, Any],
+) -> None:
+    """Translate the desired state into components, once per cluster."""
+    component: type[AppEnvironment] = PreviewEnvironment if env.is_preview else AppEnvironment
+    if env.is_preview:
+        workloads = preview_workloads(settings, catalog, state)
+    else:
+        workloads = release_workloads(env, settings, catalog, state)
+    for target in cluster_targets(settings, stack, kubeconfigs):
+        for workload in workloads:
+            component(f"{target.name}-{workload.key}", workload, settings, target.provider)
+
+
+async def main(
+    now: datetime | None = None, environ: Mapping[str, str] | None = None, root: Path | None = None
+) -> dict[str, Any]:
+    """Entry point for ``pulumi.run``; user errors become a clean RunError (no traceback)."""
+    try:
+        return await release(
+            now=now or datetime.now(UTC),
+            environ=os.environ if environ is None else environ,
+            root=root or Path.cwd(),
+        )
+    except GitOpsError as exc:
+        raise pulumi.RunError(str(exc)) from None

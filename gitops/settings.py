@@ -1,0 +1,157 @@
+"""Per-stack settings (``Pulumi.<stack>.yaml``, namespace ``gitops:``), validated into one object."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import Field, field_validator, model_validator
+
+from gitops.catalog import Catalog, Resources
+from gitops.environments import Environment
+from gitops.errors import ConfigError
+from gitops.validation import StrictModel, parse_model, require_dns_label
+
+NAMESPACE = "gitops"
+KUBECONFIG_PREFIX = "kubeconfig-"
+
+# Keys of the release event, set per `pulumi up` by CI or the rollback tool (the contract).
+EVENT_KEYS = ("app", "commit", "branch", "action", "reason")
+# Keys holding structured settings (JSON objects/lists in the engine's config map).
+SETTING_KEYS = (
+    "domain",
+    "clusters",
+    "renderDir",
+    "catalog",
+    "overrides",
+    "preview",
+    "access",
+    "ingress",
+    "sourceRepo",
+    "sourceRepos",
+)
+
+
+class Cluster(StrictModel):
+    """One Kubernetes cluster of the stack, reached through its own provider."""
+
+    name: str
+    context: str | None = None
+    cluster_identifier: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return require_dns_label(value, max_len=30)
+
+    @property
+    def identifier(self) -> str:
+        return self.cluster_identifier or self.name
+
+
+class AppOverride(StrictModel):
+    """Per-environment knobs that override the catalog."""
+
+    replicas: int | None = Field(default=None, ge=1, le=50)
+    resources: Resources | None = None
+
+
+class Quota(StrictModel):
+    """Ceiling for one preview namespace."""
+
+    cpu: str = "2"
+    memory: str = "4Gi"
+    pods: int = Field(default=20, ge=1)
+
+
+class PreviewPolicy(StrictModel):
+    """How long previews live and how many may run at once."""
+
+    ttl_hours: int = Field(default=72, ge=1)
+    max_previews: int = Field(default=20, ge=1)
+    replicas: int = Field(default=1, ge=1, le=5)
+    quota: Quota = Quota()
+
+
+class Access(StrictModel):
+    """Who may see what inside the cluster (Kubernetes RBAC group names)."""
+
+    developers_group: str = "gitlab:developers"
+    admins_group: str = "gitlab:admins"
+    ingress_namespace: str = "ingress-nginx"
+
+
+class Ingress(StrictModel):
+    """How apps are exposed."""
+
+    class_name: str = "nginx"
+    tls_issuer: str | None = None
+
+
+class StackSettings(StrictModel):
+    """Everything one stack knows about where and how it deploys."""
+
+    environment: str
+    domain: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+$")
+    clusters: list[Cluster] = []
+    renderDir: str = "rendered"
+    catalog: str = "apps.yaml"
+    overrides: dict[str, AppOverride] = {}
+    preview: PreviewPolicy = PreviewPolicy()
+    access: Access = Access()
+    ingress: Ingress = Ingress()
+    sourceRepo: str | None = None
+    sourceRepos: dict[str, str] = {}
+
+    @model_validator(mode="after")
+    def _unique_clusters(self) -> StackSettings:
+        names = [c.name for c in self.clusters]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"cluster names must be unique; repeated: {', '.join(duplicates)}")
+        return self
+
+    def replicas_for(self, app: str, default: int) -> int:
+        override = self.overrides.get(app)
+        return override.replicas if override and override.replicas else default
+
+    def resources_for(self, app: str, default: Resources) -> Resources:
+        override = self.overrides.get(app)
+        return override.resources if override and override.resources else default
+
+    def check_catalog(self, catalog: Catalog, *, source: str) -> None:
+        """Overrides and repo paths may only name apps that exist."""
+        for key in ("overrides", "sourceRepos"):
+            for app in getattr(self, key):
+                if app not in catalog.apps:
+                    raise ConfigError(
+                        f"{source}: {NAMESPACE}:{key} names app {app!r}, which is not in the catalog "
+                        f"(known: {', '.join(sorted(catalog.apps))})"
+                    )
+
+
+def _decode(key: str, value: Any) -> Any:
+    """The engine passes structured config as JSON text; plain strings stay strings."""
+    if isinstance(value, str) and key not in {"domain", "renderDir", "catalog", "sourceRepo"}:
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
+def settings_from_config(env: Environment, raw: Mapping[str, Any], *, source: str) -> StackSettings:
+    """Validate the ``gitops:`` config of a stack; unknown keys are refused by name."""
+    known = set(EVENT_KEYS) | set(SETTING_KEYS)
+    for key in sorted(raw):
+        if key not in known and not key.startswith(KUBECONFIG_PREFIX):
+            raise ConfigError(
+                f"{source}: unknown config key {NAMESPACE}:{key}; known keys: "
+                f"{', '.join(NAMESPACE + ':' + k for k in sorted(known))}, "
+                f"{NAMESPACE}:{KUBECONFIG_PREFIX}<cluster> (check the spelling)"
+            )
+    data = {key: _decode(key, raw[key]) for key in SETTING_KEYS if raw.get(key) is not None}
+    if "domain" not in data:
+        raise ConfigError(f"{source}: {NAMESPACE}:domain is required (e.g. staging.example.com)")
+    return parse_model(StackSettings, {"environment": env.name, **data}, source=source, prefix=NAMESPACE + ":")

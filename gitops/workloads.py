@@ -1,0 +1,117 @@
+"""What runs where: the desired state as plain values the components turn into resources."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gitops.catalog import AppSpec, Catalog, Resources
+from gitops.environments import Environment
+from gitops.naming import app_host
+from gitops.settings import StackSettings
+from gitops.state import StackState
+
+PART_OF = "gitops"
+MANAGED_BY = "pulumi"
+ANNOTATION_PREFIX = "gitops"
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One app at one commit in one namespace (a release or a preview)."""
+
+    key: str
+    spec: AppSpec
+    environment: str
+    namespace: str
+    commit: str
+    branch: str
+    host: str
+    replicas: int
+    resources: Resources
+    is_preview: bool
+
+    @property
+    def image(self) -> str:
+        return f"{self.spec.image}:{self.commit}"
+
+    @property
+    def selector(self) -> dict[str, str]:
+        """Immutable on a Deployment: never includes the version."""
+        return {"app.kubernetes.io/name": self.spec.name, "app.kubernetes.io/instance": self.key}
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return {
+            **self.selector,
+            "app.kubernetes.io/version": self.commit,
+            "app.kubernetes.io/part-of": PART_OF,
+            "app.kubernetes.io/managed-by": MANAGED_BY,
+        }
+
+    @property
+    def annotations(self) -> dict[str, str]:
+        return {
+            f"{ANNOTATION_PREFIX}/branch": self.branch,
+            f"{ANNOTATION_PREFIX}/commit": self.commit,
+            f"{ANNOTATION_PREFIX}/environment": self.environment,
+        }
+
+
+def release_workloads(env: Environment, settings: StackSettings, catalog: Catalog, state: StackState) -> list[Workload]:
+    """staging/prod: one namespace per released app, named after the app."""
+    result = []
+    for name, release in sorted(state.releases.items()):
+        spec = catalog.apps[name]
+        result.append(
+            Workload(
+                key=f"{name}-{env.name}",
+                spec=spec,
+                environment=env.name,
+                namespace=name,
+                commit=release.commit,
+                branch=release.branch,
+                host=app_host(name, settings.domain),
+                replicas=settings.replicas_for(name, spec.replicas),
+                resources=settings.resources_for(name, spec.resources),
+                is_preview=False,
+            )
+        )
+    return result
+
+
+def preview_workloads(settings: StackSettings, catalog: Catalog, state: StackState) -> list[Workload]:
+    """preview: one namespace per (app, branch), keyed by the preview id."""
+    result = []
+    for key, preview in sorted(state.previews.items()):
+        spec = catalog.apps[preview.app]
+        result.append(
+            Workload(
+                key=key,
+                spec=spec,
+                environment="preview",
+                namespace=preview.namespace,
+                commit=preview.commit,
+                branch=preview.branch,
+                host=preview.url.removeprefix("https://"),
+                replicas=settings.preview.replicas,
+                resources=settings.resources_for(preview.app, spec.resources),
+                is_preview=True,
+            )
+        )
+    return result
+
+
+def drop_retired_apps(state: StackState, catalog: Catalog) -> tuple[StackState, list[str]]:
+    """Apps removed from the catalog are undeployed (their release leaves the state)."""
+    gone = sorted(
+        {a for a in state.releases if a not in catalog.apps}
+        | {p.app for p in state.previews.values() if p.app not in catalog.apps}
+    )
+    if not gone:
+        return state, []
+    kept = StackState(
+        releases={k: v for k, v in state.releases.items() if k in catalog.apps},
+        previews={k: v for k, v in state.previews.items() if v.app in catalog.apps},
+        holds={k: v for k, v in state.holds.items() if k in catalog.apps},
+    )
+    return kept, [f"app {a} is no longer in the catalog: its resources are removed" for a in gone]
