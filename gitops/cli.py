@@ -14,7 +14,7 @@ from typing import Any
 from gitops.catalog import load_catalog
 from gitops.environments import ENVIRONMENTS
 from gitops.errors import GitOpsError
-from gitops.offline import RunResult, run_program
+from gitops.offline import ProgramRefused, RunResult, run_program
 from gitops.render import write_render
 from gitops.sample import build_sample_repo
 from gitops.stackfile import load_stack_config
@@ -108,11 +108,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except GitOpsError as exc:
+    except (GitOpsError, ProgramRefused) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except Exception as exc:  # the program's RunError carries the same user-facing text
-        if type(exc).__name__ == "RunError":
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        raise

@@ -30,6 +30,14 @@ ORGANIZATION = "organization"
 STACK_REFERENCE = "pulumi:pulumi:StackReference"
 
 
+class ProgramRefused(Exception):
+    """The program refused the update (as ``pulumi up`` would), with what it had registered by then."""
+
+    def __init__(self, message: str, registered: list[Registered]) -> None:
+        super().__init__(message)
+        self.registered = registered
+
+
 class UnknownInvokeError(RuntimeError):
     """The program called a provider function the offline engine does not know."""
 
@@ -163,5 +171,8 @@ def run_program(
     async def body() -> None:
         outputs.update(await program.main(now=now, environ=environ or {}, root=root))
 
-    _sync_await(run_pulumi_func(body))
+    try:
+        _sync_await(run_pulumi_func(body))
+    except pulumi.RunError as exc:
+        raise ProgramRefused(str(exc), list(monitor.recorded)) from None
     return RunResult(resources=list(monitor.recorded), outputs=outputs, logs=handler.lines)

@@ -61,12 +61,10 @@ def model_fields_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[
     """The keys a model accepts at a location, to suggest the right spelling."""
     current: Any = model
     for item in loc:
-        if isinstance(item, int) or not (isinstance(current, type) and issubclass(current, BaseModel)):
-            continue
-        field = current.model_fields.get(item)
-        if field is None:
-            return []
-        annotation = field.annotation
+        fields = current.model_fields if isinstance(current, type) and issubclass(current, BaseModel) else {}
+        if isinstance(item, int) or item not in fields:
+            continue  # a list index or a mapping key: the model stays the same
+        annotation = fields[item].annotation
         args = getattr(annotation, "__args__", ())
         candidates = [a for a in (annotation, *args) if isinstance(a, type) and issubclass(a, BaseModel)]
         current = candidates[0] if candidates else None

@@ -1,0 +1,53 @@
+"""Run the real program under Pulumi mocks (``gitops.offline``) with test-chosen config."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from gitops.offline import Registered, RunResult, run_program
+from gitops.stackfile import StackConfig, load_stack_config
+
+ROOT = Path(__file__).resolve().parent.parent
+NOW = datetime(2026, 3, 1, 12, 0, 0)
+
+
+def run(
+    stack: str,
+    *,
+    repo: Path | None = None,
+    previous: dict[str, Any] | None = None,
+    now: datetime = NOW,
+    extra: dict[str, str] | None = None,
+    secret_keys: list[str] | None = None,
+    environ: dict[str, str] | None = None,
+    **event: str,
+) -> RunResult:
+    """One `pulumi up -s <stack> -c gitops:<key>=<value>...` of the real program, in-process."""
+    overrides = {f"gitops:{k}": v for k, v in event.items()}
+    if repo is not None:
+        overrides["gitops:sourceRepo"] = str(repo)
+    overrides.update(extra or {})
+    config = load_stack_config(ROOT, stack).with_overrides(overrides)
+    if secret_keys:
+        config = StackConfig(config.values, [*config.secret_keys, *secret_keys])
+    return run_program(stack, config, root=ROOT, now=now, previous_outputs=previous, environ=environ)
+
+
+def k8s_inputs(result: RunResult) -> dict[str, dict[str, Any]]:
+    """Kubernetes objects by URN (stable across runs), for comparing two updates."""
+    return {r.urn: r.inputs for r in result.resources if r.is_kubernetes_object}
+
+
+def one(result: RunResult, kind: str, name: str | None = None, namespace: str | None = None) -> Registered:
+    matches = [
+        r
+        for r in result.resources
+        if r.is_kubernetes_object
+        and r.inputs["kind"] == kind
+        and (name is None or r.inputs["metadata"]["name"] == name)
+        and (namespace is None or r.inputs["metadata"].get("namespace") == namespace)
+    ]
+    assert len(matches) == 1, f"expected one {kind} {namespace}/{name}, found {len(matches)}"
+    return matches[0]

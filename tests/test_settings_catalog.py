@@ -1,0 +1,86 @@
+"""Settings and catalog validation: errors name the file, the key and the fix."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from gitops.catalog import load_catalog, parse_catalog
+from gitops.environments import ENVIRONMENTS, environment_for_stack
+from gitops.errors import ConfigError
+from gitops.settings import settings_from_config
+from gitops.stackfile import load_stack_config
+from tests.harness import ROOT
+
+STAGING = ENVIRONMENTS["staging"]
+APP = {"gitlab_project": "shop/web", "image": "registry.example.com/shop/web", "port": 8080}
+
+
+def test_sample_catalog_has_at_least_two_valid_apps() -> None:
+    catalog = load_catalog(ROOT / "apps.yaml")
+    assert len(catalog.apps) >= 2
+    assert catalog.apps["web"].port == 8080
+
+
+@pytest.mark.parametrize("stack", ["preview", "staging", "prod"])
+def test_each_stack_file_validates_and_disables_default_providers(stack: str) -> None:
+    config = load_stack_config(ROOT, stack)
+    assert json.loads(config.values["pulumi:disable-default-providers"]) == ["*"]
+    raw = {k.removeprefix("gitops:"): v for k, v in config.values.items() if k.startswith("gitops:")}
+    settings = settings_from_config(environment_for_stack(stack), raw, source=f"Pulumi.{stack}.yaml")
+    assert settings.clusters, "the shipped stacks name their clusters"
+
+
+def test_unknown_stack_is_refused_with_the_choices() -> None:
+    with pytest.raises(ConfigError, match="stack 'qa' is not an environment.*preview, staging, prod"):
+        environment_for_stack("qa")
+
+
+def test_catalog_error_names_file_key_and_value() -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_catalog({"apps": {"web": {**APP, "port": 70000}}}, source="apps.yaml")
+    assert "apps.yaml" in str(err.value) and "apps.web.port" in str(err.value) and "70000" in str(err.value)
+
+
+def test_catalog_refuses_tagged_image() -> None:
+    with pytest.raises(ConfigError, match="without tag or digest"):
+        parse_catalog({"apps": {"web": {**APP, "image": "registry.example.com/shop/web:latest"}}}, source="apps.yaml")
+
+
+def test_catalog_typo_lists_known_keys() -> None:
+    with pytest.raises(ConfigError, match=r"apps\.web\.replica: unknown key; expected one of: .*replicas"):
+        parse_catalog({"apps": {"web": {**APP, "replica": 2}}}, source="apps.yaml")
+
+
+def test_missing_catalog_file_says_which_setting_to_fix(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="gitops:catalog"):
+        load_catalog(tmp_path / "nope.yaml")
+
+
+def test_settings_unknown_key_is_named() -> None:
+    with pytest.raises(ConfigError, match="unknown config key gitops:replicas"):
+        settings_from_config(STAGING, {"domain": "a.example.com", "replicas": "3"}, source="Pulumi.staging.yaml")
+
+
+def test_settings_require_domain() -> None:
+    with pytest.raises(ConfigError, match="gitops:domain is required"):
+        settings_from_config(STAGING, {}, source="Pulumi.staging.yaml")
+
+
+def test_settings_nested_error_names_path() -> None:
+    raw = {"domain": "a.example.com", "preview": json.dumps({"ttl_hours": 0})}
+    with pytest.raises(ConfigError, match=r"gitops:preview\.ttl_hours"):
+        settings_from_config(STAGING, raw, source="Pulumi.staging.yaml")
+
+
+def test_duplicate_cluster_names_are_refused() -> None:
+    raw = {"domain": "a.example.com", "clusters": json.dumps([{"name": "eu"}, {"name": "eu"}])}
+    with pytest.raises(ConfigError, match="repeated: eu"):
+        settings_from_config(STAGING, raw, source="Pulumi.staging.yaml")
+
+
+def test_override_for_unknown_app_is_refused() -> None:
+    raw = {"domain": "a.example.com", "overrides": json.dumps({"shop": {"replicas": 2}})}
+    settings = settings_from_config(STAGING, raw, source="Pulumi.staging.yaml")
+    with pytest.raises(ConfigError, match="overrides names app 'shop'"):
+        settings.check_catalog(load_catalog(ROOT / "apps.yaml"), source="Pulumi.staging.yaml")
