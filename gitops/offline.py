@@ -30,7 +30,7 @@ ORGANIZATION = "organization"
 STACK_REFERENCE = "pulumi:pulumi:StackReference"
 
 
-class ProgramRefused(Exception):
+class ProgramRefused(Exception):  # noqa: N818 (a refusal, not a bug)
     """The program refused the update (as ``pulumi up`` would), with what it had registered by then."""
 
     def __init__(self, message: str, registered: list[Registered]) -> None:

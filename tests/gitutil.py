@@ -69,18 +69,11 @@ class GitRepo:
     def ci_clone(self, dest: Path, sha: str) -> Path:
         """Like a GitLab CI clone: detached HEAD at ``sha``, only remote-tracking branches."""
         subprocess.run(["git", "clone", "-q", str(self.path), str(dest)], check=True, env={**os.environ, **GIT_ENV})
-        run = lambda *a: subprocess.run(  # noqa: E731
-            ["git", *a], cwd=dest, check=True, env={**os.environ, **GIT_ENV}, capture_output=True
-        )
-        run("checkout", "-q", "--detach", sha)
-        for ref in subprocess.run(
-            ["git", "for-each-ref", "--format=%(refname:short)", "refs/heads/"],
-            cwd=dest,
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.split():
-            run("branch", "-q", "-D", ref)
+        clone = GitRepo.__new__(GitRepo)
+        clone.path = dest
+        clone.git("checkout", "-q", "--detach", sha)
+        for ref in clone.git("for-each-ref", "--format=%(refname:short)", "refs/heads/").split():
+            clone.git("branch", "-q", "-D", ref)
         return dest
 
 

@@ -79,7 +79,7 @@ def test_ci_clone_with_detached_head_and_remote_branches_only(
 
 
 def test_not_a_repository_is_a_config_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="cannot be opened.*gitops:sourceRepo"):
+    with pytest.raises(ConfigError, match=r"cannot be opened.*gitops:sourceRepo"):
         SourceRepo(tmp_path)
 
 

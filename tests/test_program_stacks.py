@@ -65,7 +65,7 @@ def test_prod_pods_pass_restricted_profile_with_probes_and_resources(web_repo: R
     result = deploy("prod", web_repo)
     for ns in (r for r in result.resources if r.is_kubernetes_object and r.inputs["kind"] == "Namespace"):
         assert ns.inputs["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
-    deployment = [r for r in result.manifests if r["kind"] == "Deployment"][0]
+    deployment = next(r for r in result.manifests if r["kind"] == "Deployment")
     pod = deployment["spec"]["template"]["spec"]
     assert pod["securityContext"] == {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
     assert pod["automountServiceAccountToken"] is False

@@ -32,7 +32,7 @@ def test_each_stack_file_validates_and_disables_default_providers(stack: str) ->
 
 
 def test_unknown_stack_is_refused_with_the_choices() -> None:
-    with pytest.raises(ConfigError, match="stack 'qa' is not an environment.*preview, staging, prod"):
+    with pytest.raises(ConfigError, match=r"stack 'qa' is not an environment.*preview, staging, prod"):
         environment_for_stack("qa")
 
 
