@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gitops.gitrepo import SourceRepo  # noqa: E402
+from gitops.gitrepo import SourceRepo
 
 IDENT = "Bench <bench@example.com> 1767225600 +0000"
 
@@ -62,9 +62,8 @@ def main() -> None:
         path = Path(tmp) / "repo"
         started = time.perf_counter()
         build(path, args.branches, args.history)
-        print(
-            f"built repo: {args.branches} branches, {args.history} spine commits in {time.perf_counter() - started:.1f}s"
-        )
+        elapsed = time.perf_counter() - started
+        print(f"built repo: {args.branches} branches, {args.history} spine commits in {elapsed:.1f}s")
 
         ours, theirs = [], []
         for _ in range(args.repeat):
@@ -83,12 +82,9 @@ def main() -> None:
         merged_git = set(out.split()) - {"latest"}
         assert facts.merged == merged_git, "branch_facts disagrees with git branch --merged"
         print(f"merged branches: {len(facts.merged)} of {len(facts.existing) - 1} (agrees with git)")
-        print(
-            f"SourceRepo.branch_facts: best {min(ours) * 1000:.0f} ms, median {sorted(ours)[len(ours) // 2] * 1000:.0f} ms"
-        )
-        print(
-            f"git branch --merged:     best {min(theirs) * 1000:.0f} ms, median {sorted(theirs)[len(theirs) // 2] * 1000:.0f} ms"
-        )
+        for label, times in (("SourceRepo.branch_facts", ours), ("git branch --merged", theirs)):
+            median = sorted(times)[len(times) // 2]
+            print(f"{label:24} best {min(times) * 1000:.0f} ms, median {median * 1000:.0f} ms")
 
 
 if __name__ == "__main__":
