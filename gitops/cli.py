@@ -11,6 +11,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pulumi import automation as auto
+
+from gitops.admin_cli import add_admin_commands
 from gitops.catalog import load_catalog
 from gitops.environments import ENVIRONMENTS
 from gitops.errors import GitOpsError
@@ -101,13 +104,20 @@ def build_parser() -> argparse.ArgumentParser:
     sample = sub.add_parser("sample", help="render all three stacks of the sample catalog (offline)")
     sample.add_argument("--out", default="build/sample")
     sample.set_defaults(func=cmd_sample)
+    add_admin_commands(sub)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, pulumi_command: auto.PulumiCommand | None = None) -> int:
+    """``pulumi_command`` replaces the Pulumi CLI behind the Automation API (tests use a fake)."""
     args = build_parser().parse_args(argv)
+    args.pulumi_command = pulumi_command
+    args.root = PROJECT_ROOT
     try:
         return int(args.func(args))
     except (GitOpsError, ProgramRefused) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except auto.CommandError as exc:
+        print(f"error: pulumi failed:{exc}", file=sys.stderr)
         return 2

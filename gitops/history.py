@@ -36,6 +36,7 @@ class HistoryEntry:
             and self.action in ("deploy", "rollback")
             and bool(self.app)
             and bool(self.commit)
+            and self.commit != SECRET
         )
 
     def to_json(self) -> dict[str, Any]:

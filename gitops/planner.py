@@ -60,10 +60,11 @@ def plan(
     """Apply one event to the previous state; previews are then pruned."""
     if env.is_preview:
         return _plan_previews(settings, event, previous, now, origin, facts or {})
-    return _plan_releases(event, previous, now, origin, descends)
+    return _plan_releases(env, event, previous, now, origin, descends)
 
 
 def _plan_releases(
+    env: Environment,
     event: ReleaseEvent | None,
     previous: StackState,
     now: datetime,
@@ -99,7 +100,8 @@ def _plan_releases(
             refused = ", ".join(map(short_commit, hold.commits))
             raise HoldError(
                 f"refused: {event.app} was rolled back from {refused} ({hold.reason}); deploy a new commit that "
-                f"descends from it (the fix), or ask an admin: python -m gitops hold clear --app {event.app}"
+                f"descends from it (the fix), or ask an admin: "
+                f"python -m gitops hold clear --stack {env.name} --app {event.app} --reason '...'"
             )
         del holds[event.app]
         notes.append(f"hold on {event.app} released by fix {short_commit(event.commit)}")

@@ -1,0 +1,70 @@
+"""The Automation API (local workspace on this repo) behind the admin commands.
+
+Only this module talks to the Pulumi CLI; the logic it feeds (history, rollback, status) is pure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from pulumi import automation as auto
+
+from gitops.history import HistoryEntry, ledger
+from gitops.settings import EVENT_KEYS, NAMESPACE
+
+PAGE_SIZE = 50
+MAX_PAGES = 10_000
+
+
+def _summary_json(summary: auto.UpdateSummary) -> dict[str, Any]:
+    """Back to the field names of `pulumi stack history --json`, so one parser serves both."""
+    return {
+        "version": summary.version,
+        "kind": summary.kind,
+        "result": summary.result,
+        "startTime": summary.start_time.strftime("%Y-%m-%dT%H:%M:%SZ") if summary.start_time else "",
+        "endTime": summary.end_time.strftime("%Y-%m-%dT%H:%M:%SZ") if summary.end_time else "",
+        "message": summary.message,
+        "environment": dict(summary.environment or {}),
+        "config": {k: {"value": v.value, "secret": v.secret} for k, v in (summary.config or {}).items()},
+    }
+
+
+class StackAdmin:
+    """One environment's stack, selected in a local workspace rooted at this repo."""
+
+    def __init__(self, stack: str, root: Path, command: auto.PulumiCommand | None = None) -> None:
+        self.name = stack
+        self._stack = auto.select_stack(
+            stack_name=stack, work_dir=str(root), opts=auto.LocalWorkspaceOptions(pulumi_command=command)
+        )
+
+    def history(self) -> list[HistoryEntry]:
+        """Every page of history (the CLI and the Automation API return 10 entries unless paged)."""
+        items: list[dict[str, Any]] = []
+        for page in range(1, MAX_PAGES + 1):
+            summaries = self._stack.history(page_size=PAGE_SIZE, page=page, show_secrets=False)
+            items.extend(_summary_json(s) for s in summaries)
+            if len(summaries) < PAGE_SIZE:
+                break
+        return ledger(items)
+
+    def outputs(self) -> dict[str, Any]:
+        return {k: v.value for k, v in self._stack.outputs().items()}
+
+    def release(self, event: Mapping[str, str], message: str, on_output: Callable[[str], None]) -> None:
+        """`pulumi up` with the event as config; the event keys are removed again afterwards, so a
+        later update without them re-applies the state instead of repeating this event."""
+        keys = [f"{NAMESPACE}:{k}" for k in EVENT_KEYS]
+        self._stack.set_all_config({f"{NAMESPACE}:{k}": auto.ConfigValue(v) for k, v in event.items()})
+        try:
+            self._stack.up(message=message, on_output=on_output)
+        finally:
+            self._stack.remove_all_config(keys)
+
+    def drift(self) -> dict[str, int]:
+        """Resource changes a refresh would make (`pulumi refresh --preview-only`)."""
+        result = self._stack.preview_refresh()
+        return {op: n for op, n in (result.change_summary or {}).items() if op != "same" and n}

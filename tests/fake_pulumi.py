@@ -1,0 +1,155 @@
+"""A fake Pulumi CLI behind the Automation API (``PulumiCommand``), for the admin commands.
+
+This is a fake at a boundary that cannot be real here (no Pulumi CLI can be installed). It
+answers the few CLI calls the Automation API makes with the exact JSON shapes the CLI prints
+(``stack history --json`` fields from pulumi's stack_history.go), and runs ``up`` through the
+real program under the offline mock engine, so holds and refusals are the program's own.
+Anything it does not know fails the test.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from pulumi import automation as auto
+from semver import VersionInfo
+
+from gitops.offline import ProgramRefused, run_program
+from gitops.stackfile import load_stack_config
+
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.000Z"
+
+
+def history_item(
+    version: int,
+    *,
+    app: str = "",
+    commit: str = "",
+    action: str = "",
+    kind: str = "update",
+    result: str = "succeeded",
+    message: str = "",
+    start: datetime | None = None,
+    extra_config: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One element as `pulumi stack history --json` prints it."""
+    start = start or datetime(2026, 3, 1, 12, 0) + timedelta(hours=version)
+    config: dict[str, Any] = {"gitops:domain": {"value": "example.com", "secret": False}}
+    if app:
+        config["gitops:app"] = {"value": app, "secret": False}
+    if commit:
+        config["gitops:commit"] = {"value": commit, "secret": False}
+        config["gitops:branch"] = {"value": "master", "secret": False}
+    if action:
+        config["gitops:action"] = {"value": action, "secret": False}
+    config.update(extra_config or {})
+    item: dict[str, Any] = {
+        "version": version,
+        "kind": kind,
+        "startTime": start.strftime(TIME_FORMAT),
+        "message": message,
+        "environment": {"exec.kind": "cli", "git.author": "ci-bot"},
+        "config": config,
+        "result": result,
+    }
+    if result != "in-progress":
+        item["endTime"] = (start + timedelta(minutes=2)).strftime(TIME_FORMAT)
+        item["resourceChanges"] = {"same": 10}
+    return item
+
+
+@dataclass
+class FakeBackend:
+    """The state one fake stack keeps: history (oldest first), outputs, stack config, drift."""
+
+    stack: str
+    root: Path
+    history: list[dict[str, Any]] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, str] = field(default_factory=dict)
+    environ: dict[str, str] = field(default_factory=dict)
+    drift: dict[str, int] = field(default_factory=dict)
+    calls: list[list[str]] = field(default_factory=list)
+
+
+def _blinded(item: dict[str, Any]) -> dict[str, Any]:
+    """Without --show-secrets the CLI omits secret values (the Automation API then shows [secret])."""
+    config = {k: ({"secret": True} if v.get("secret") else v) for k, v in item["config"].items()}
+    return {**item, "config": config}
+
+
+def _flag(args: list[str], name: str) -> str | None:
+    return args[args.index(name) + 1] if name in args else None
+
+
+class FakePulumiCommand(auto.PulumiCommand):
+    def __init__(self, backend: FakeBackend) -> None:  # no super().__init__: it would run `pulumi version`
+        self.command = "pulumi"
+        self.version = VersionInfo.parse("3.200.0")
+        self.backend = backend
+
+    def run(
+        self,
+        args: list[str],
+        cwd: str,
+        additional_env: Mapping[str, str],
+        on_output: Any = None,
+        on_error: Any = None,
+    ) -> auto.CommandResult:
+        b = self.backend
+        b.calls.append(list(args))
+        if _flag(args, "--stack") not in (None, b.stack):
+            raise AssertionError(f"unexpected stack in {args}")
+        words = [a for a in args if not a.startswith("-")]
+        if args[:2] == ["stack", "select"]:
+            return auto.CommandResult("", "", 0)
+        if args[:2] == ["stack", "history"]:
+            size, page = int(_flag(args, "--page-size") or 10), int(_flag(args, "--page") or 1)
+            newest_first = [_blinded(i) if "--show-secrets" not in args else i for i in reversed(b.history)]
+            return auto.CommandResult(json.dumps(newest_first[(page - 1) * size : page * size]), "", 0)
+        if args[:2] == ["stack", "output"]:
+            return auto.CommandResult(json.dumps(b.outputs), "", 0)
+        if args[:2] == ["config", "set-all"]:
+            for i, arg in enumerate(args):
+                if arg in ("--plaintext", "--secret"):
+                    key, value = args[i + 1].split("=", 1)
+                    b.config[key] = value
+            return auto.CommandResult("", "", 0)
+        if args[:2] == ["config", "rm-all"]:
+            for key in words[2:]:
+                if key != b.stack:
+                    b.config.pop(key, None)
+            return auto.CommandResult("", "", 0)
+        if args[0] == "up":
+            return self._up(args, on_output)
+        if args[0] == "refresh" and "--preview-only" in args:
+            log = _flag(args, "--event-log")
+            assert log is not None
+            event = {"sequence": 1, "timestamp": 0, "summaryEvent": {"resourceChanges": {"same": 12, **b.drift}}}
+            Path(log).write_text(json.dumps(event) + "\n", encoding="utf-8")
+            return auto.CommandResult("refresh preview done\n", "", 0)
+        raise AssertionError(f"the fake Pulumi CLI does not know: pulumi {' '.join(args)}")
+
+    def _up(self, args: list[str], on_output: Any) -> auto.CommandResult:
+        b = self.backend
+        version = len(b.history) + 1
+        start = datetime(2026, 3, 1, 12, 0) + timedelta(hours=version)
+        config = load_stack_config(b.root, b.stack).with_overrides(b.config)
+        item = history_item(version, message=_flag(args, "--message") or "", start=start)
+        item["config"] = {k: {"value": v, "secret": k in config.secret_keys} for k, v in config.values.items()}
+        try:
+            result = run_program(b.stack, config, root=b.root, now=start, previous_outputs=b.outputs, environ=b.environ)
+        except ProgramRefused as exc:
+            item["result"] = "failed"
+            b.history.append(item)
+            raise auto.CommandError(auto.CommandResult("", f"error: {exc}", 255)) from None
+        b.history.append(item)
+        b.outputs = dict(result.outputs)  # `stack output --json` prints plain values
+        if on_output:
+            on_output(f"Updating ({b.stack})\n")
+        return auto.CommandResult("update done\n", "", 0)

@@ -1,0 +1,162 @@
+"""Admin commands through the Automation API, with a fake PulumiCommand at the CLI boundary.
+
+The fake (tests/fake_pulumi.py) stands in for the Pulumi CLI, which cannot be installed here; `up`
+runs the real program under the offline engine, so holds and refusals come from the program.
+"""
+
+import json
+from pathlib import Path
+
+import pytest
+from pulumi import automation as auto
+
+from gitops.admin import PAGE_SIZE, StackAdmin
+from gitops.cli import main
+from gitops.messages import update_message
+from tests.fake_pulumi import FakeBackend, FakePulumiCommand, history_item
+from tests.gitutil import GitRepo
+from tests.harness import ROOT
+
+
+@pytest.fixture()
+def master_repo(tmp_path: Path) -> tuple[GitRepo, list[str]]:
+    """master: A - B - C - FIX (FIX descends from C)."""
+    repo = GitRepo(tmp_path / "web")
+    return repo, [repo.head(), repo.commit("B"), repo.commit("C"), repo.commit("fix for C")]
+
+
+def backend_with_releases(repo: GitRepo, commits: list[str]) -> FakeBackend:
+    backend = FakeBackend("prod", ROOT, environ={"CI_PROJECT_DIR": str(repo.path), "GITLAB_USER_LOGIN": "ci"})
+    admin = StackAdmin("prod", ROOT, FakePulumiCommand(backend))
+    for commit in commits:
+        message = update_message("deploy", "web", actor="alice", commit=commit, branch="master")
+        admin.release({"app": "web", "commit": commit, "branch": "master"}, message, on_output=lambda _: None)
+    return backend
+
+
+def cli(backend: FakeBackend, *argv: str) -> int:
+    return main(list(argv), pulumi_command=FakePulumiCommand(backend))
+
+
+def test_history_reads_every_page(capsys: pytest.CaptureFixture[str]) -> None:
+    backend = FakeBackend("prod", ROOT, history=[history_item(v, app="web", commit=f"{v:040x}") for v in range(1, 121)])
+    assert cli(backend, "history", "--stack", "prod", "--json") == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["version"] for r in rows] == list(range(120, 0, -1))
+    assert rows[0]["commit"] == f"{120:040x}"
+    pages = [c[c.index("--page") + 1] for c in backend.calls if c[:2] == ["stack", "history"]]
+    assert pages == ["1", "2", "3"] and PAGE_SIZE == 50
+
+
+def test_history_table_filters_app_and_limit(capsys: pytest.CaptureFixture[str]) -> None:
+    items = [
+        history_item(1, app="web", commit="a" * 40),
+        history_item(2, app="api", commit="b" * 40),
+        history_item(3, kind="refresh"),
+        history_item(4, app="web", commit="c" * 40, result="failed"),
+    ]
+    assert (
+        cli(FakeBackend("prod", ROOT, history=items), "history", "--stack", "prod", "--app", "web", "--limit", "5") == 0
+    )
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 3 and "cccccccc" in out[1] and "failed" in out[1] and "aaaaaaaa" in out[2]
+
+
+def test_rollback_dry_run_shows_plan_and_changes_nothing(
+    master_repo: tuple[GitRepo, list[str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo, (a, b, c, _) = master_repo
+    backend = backend_with_releases(repo, [a, b, c])
+    calls_before = len(backend.calls)
+    assert cli(backend, "rollback", "--stack", "prod", "--app", "web", "--reason", "errors", "--dry-run") == 0
+    out = capsys.readouterr().out
+    assert f"from {c}" in out and f"to   {b}" in out and "dry run: nothing changed" in out
+    assert not any(call[0] == "up" for call in backend.calls[calls_before:])
+
+
+def test_rollback_that_sticks_until_a_fix_or_an_explicit_clear(
+    master_repo: tuple[GitRepo, list[str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo, (a, b, c, fix) = master_repo
+    backend = backend_with_releases(repo, [a, b, c])
+    assert cli(backend, "rollback", "--stack", "prod", "--app", "web", "--reason", "500s on checkout", "--yes") == 0
+    assert backend.outputs["releases"]["web"]["commit"] == b
+    assert backend.outputs["holds"]["web"]["commits"] == [c]
+    assert f"from {c[:8]} to {b[:8]} by " in backend.history[-1]["message"]
+    assert backend.history[-1]["message"].endswith(": 500s on checkout")
+    assert not any(k in backend.config for k in ("gitops:app", "gitops:commit", "gitops:action")), "event keys removed"
+
+    admin = StackAdmin("prod", ROOT, FakePulumiCommand(backend))
+    for retried in (c, a):  # the rolled-back commit, or an old pipeline retried
+        with pytest.raises(auto.CommandError, match=f"was rolled back from {c[:8]}"):
+            admin.release({"app": "web", "commit": retried, "branch": "master"}, "retry", on_output=print)
+    assert backend.history[-1]["result"] == "failed"
+
+    assert cli(backend, "status", "--stack", "prod") == 0
+    assert f"HOLD web: refuses {c[:8]} until a fix descends from it" in capsys.readouterr().out
+
+    admin.release({"app": "web", "commit": fix, "branch": "master"}, "deploy fix", on_output=print)
+    assert backend.outputs["holds"] == {}
+    assert backend.outputs["releases"]["web"]["commit"] == fix
+
+    assert cli(backend, "rollback", "--stack", "prod", "--app", "web", "--reason", "fix broke", "--yes") == 0
+    assert backend.outputs["releases"]["web"]["commit"] == b, "C was rolled back from: skipped"
+    assert cli(backend, "hold", "clear", "--stack", "prod", "--app", "web", "--reason", "verified") == 0
+    assert backend.outputs["holds"] == {}
+    admin.release({"app": "web", "commit": c, "branch": "master"}, "redeploy after clear", on_output=print)
+
+
+def test_rollback_with_nothing_to_go_back_to_is_a_clear_error(
+    master_repo: tuple[GitRepo, list[str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo, (a, *_) = master_repo
+    backend = backend_with_releases(repo, [a])
+    assert cli(backend, "rollback", "--stack", "prod", "--reason", "x", "--yes") == 2
+    assert "nothing to roll back to: web runs" in capsys.readouterr().err
+    assert sum(call[0] == "up" for call in backend.calls) == 1
+
+
+def test_rollback_invalid_to_lists_valid_targets(
+    master_repo: tuple[GitRepo, list[str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo, (a, b, c, fix) = master_repo
+    backend = backend_with_releases(repo, [a, b, c])
+    assert cli(backend, "rollback", "--stack", "prod", "--app", "web", "--to", fix, "--reason", "x", "--yes") == 2
+    err = capsys.readouterr().err
+    assert f"valid targets: {b[:8]} (v2), {a[:8]} (v1)" in err
+
+
+def test_rollback_is_refused_on_preview_and_unknown_stacks(capsys: pytest.CaptureFixture[str]) -> None:
+    backend = FakeBackend("preview", ROOT)
+    assert cli(backend, "rollback", "--stack", "preview", "--reason", "x") == 2
+    assert "rollback is for staging and prod" in capsys.readouterr().err
+    assert cli(FakeBackend("qa", ROOT), "status", "--stack", "qa") == 2
+    assert "stack 'qa' is not an environment" in capsys.readouterr().err
+
+
+def test_drift_exit_code(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli(FakeBackend("prod", ROOT), "drift", "--stack", "prod") == 0
+    assert "no drift" in capsys.readouterr().out
+    assert cli(FakeBackend("prod", ROOT, drift={"update": 2}), "drift", "--stack", "prod") == 3
+    assert "DRIFT - a refresh would make: 2 update" in capsys.readouterr().out
+
+
+def test_message_command_prints_the_agreed_format(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = [
+        "message",
+        "--app",
+        "web",
+        "--commit",
+        "a" * 40,
+        "--branch",
+        "master",
+        "--actor",
+        "alice",
+        "--pipeline",
+        "https://gitlab.example.com/shop/web/-/pipelines/9",
+    ]
+    assert main(argv) == 0
+    out = capsys.readouterr().out.strip()
+    assert (
+        out == "deploy web@aaaaaaaa from master by alice (pipeline https://gitlab.example.com/shop/web/-/pipelines/9)"
+    )

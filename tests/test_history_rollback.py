@@ -1,0 +1,114 @@
+"""The release ledger and rollback target selection over hand-built histories (pure)."""
+
+import pytest
+
+from gitops.errors import ConfigError
+from gitops.history import SECRET, entry_from_json, ledger, table
+from gitops.messages import parse_message, update_message
+from gitops.rollback import plan_rollback
+from tests.fake_pulumi import history_item
+
+A, B, C, D = ("a" * 40, "b" * 40, "c" * 40, "d" * 40)
+
+
+def releases(*steps: tuple[str, str, str] | tuple[str, str, str, str]) -> list[dict[str, object]]:
+    """(app, commit, action[, result]) per update, versions 1..n."""
+    items = []
+    for version, step in enumerate(steps, start=1):
+        app, commit, action, *rest = step
+        items.append(
+            history_item(version, app=app, commit=commit, action=action, result=rest[0] if rest else "succeeded")
+        )
+    return items
+
+
+def test_message_format_round_trips() -> None:
+    message = update_message(
+        "deploy", "web", actor="alice", pipeline="https://gitlab.example.com/p/1", commit=A, branch="master"
+    )
+    assert message == "deploy web@aaaaaaaa from master by alice (pipeline https://gitlab.example.com/p/1)"
+    rollback = update_message("rollback", "web", actor="bob", commit=A, from_commit=C, reason="500s: bad cache")
+    assert rollback == "rollback web from cccccccc to aaaaaaaa by bob (pipeline -): 500s: bad cache"
+    facts = parse_message(rollback)
+    assert (facts.actor, facts.pipeline, facts.reason) == ("bob", "", "500s: bad cache")
+
+
+def test_history_entry_reads_cli_json_fields_secrets_and_non_update_kinds() -> None:
+    secret = {"gitops:kubeconfig-prod-eu": {"secret": True}}
+    item = history_item(
+        3,
+        app="web",
+        commit=A,
+        message=update_message("deploy", "web", actor="alice", commit=A, branch="master"),
+        extra_config=secret,
+    )
+    entry = entry_from_json(item)
+    assert (entry.version, entry.kind, entry.result, entry.app, entry.commit) == (3, "update", "succeeded", "web", A)
+    assert entry.actor == "alice" and entry.action == "deploy" and entry.start_time == "2026-03-01T15:00:00.000Z"
+    secret_commit = entry_from_json(history_item(4, app="web", extra_config={"gitops:commit": {"secret": True}}))
+    assert secret_commit.commit == SECRET and not secret_commit.is_release
+    refresh = entry_from_json(history_item(5, kind="refresh"))
+    destroy = entry_from_json(history_item(6, kind="destroy", app="web", commit=A))
+    failed = entry_from_json(history_item(7, app="web", commit=A, result="failed"))
+    assert not any(e.is_release for e in (refresh, destroy, failed))
+
+
+def test_table_shows_short_commits_newest_first() -> None:
+    text = table(ledger(releases(("web", A, "deploy"), ("web", B, "deploy"))))
+    lines = text.splitlines()
+    assert lines[0].split()[:3] == ["VER", "KIND", "RESULT"]
+    assert lines[1].split()[0] == "2" and "bbbbbbbb" in lines[1] and B not in text
+
+
+def test_default_target_is_the_release_before_the_current_one() -> None:
+    plan = plan_rollback(ledger(releases(("web", A, "deploy"), ("web", B, "deploy"), ("web", C, "deploy"))), "web")
+    assert (plan.current.commit, plan.target.commit) == (C, B)
+    assert [e.commit for e in plan.between] == [C]
+
+
+def test_after_rolling_back_from_c_to_b_the_next_rollback_goes_to_a() -> None:
+    history = ledger(releases(("web", A, "deploy"), ("web", B, "deploy"), ("web", C, "deploy"), ("web", B, "rollback")))
+    plan = plan_rollback(history, "web")
+    assert (plan.current.commit, plan.target.commit) == (B, A)
+    assert C not in plan.candidates
+
+
+def test_repeated_rollbacks_walk_back_and_skip_failed_and_other_apps() -> None:
+    history = ledger(
+        releases(
+            ("web", A, "deploy"),
+            ("api", D, "deploy"),
+            ("web", B, "deploy"),
+            ("web", D, "deploy", "failed"),
+            ("web", C, "deploy"),
+            ("web", B, "rollback"),
+            ("api", A, "deploy"),
+        )
+    )
+    assert plan_rollback(history, "web").target.commit == A
+    assert plan_rollback(history, None).app == "api", "without --app: the most recent release of the stack"
+    with pytest.raises(ConfigError, match="nothing to roll back to: api runs aaaaaaaa"):
+        plan_rollback(ledger(releases(("api", A, "deploy"))), "api")
+
+
+def test_to_accepts_a_released_commit_and_refuses_others_with_the_valid_list() -> None:
+    history = ledger(releases(("web", A, "deploy"), ("web", B, "deploy"), ("web", C, "deploy")))
+    assert plan_rollback(history, "web", to=A[:10]).target.commit == A
+    with pytest.raises(
+        ConfigError,
+        match=r"--to dddddddd is not a valid rollback target for web; valid targets: "
+        r"bbbbbbbb \(v2\), aaaaaaaa \(v1\)",
+    ):
+        plan_rollback(history, "web", to="dddddddd")
+    with pytest.raises(ConfigError, match="valid targets"):
+        plan_rollback(history, "web", to=C)
+    assert plan_rollback(history, "web", steps=2).target.commit == A
+    with pytest.raises(ConfigError, match="--steps 3 is out of range"):
+        plan_rollback(history, "web", steps=3)
+
+
+def test_nothing_to_roll_back() -> None:
+    with pytest.raises(ConfigError, match="no successful release yet"):
+        plan_rollback(ledger([history_item(1, kind="refresh")]), None)
+    with pytest.raises(ConfigError, match="web has no successful release"):
+        plan_rollback(ledger(releases(("api", A, "deploy"))), "web")
