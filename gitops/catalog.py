@@ -42,6 +42,7 @@ class AppSpec(StrictModel):
     replicas: int = Field(default=2, ge=1, le=50)
     resources: Resources = Resources()
     env: dict[str, str] = {}
+    create_project: bool = False
 
     @field_validator("name")
     @classmethod

@@ -15,3 +15,7 @@ class BaselineError(GitOpsError):
 
 class HoldError(GitOpsError):
     """The release is refused because an admin rolled back from this commit."""
+
+
+class FreezeError(GitOpsError):
+    """prod is inside a deploy freeze."""

@@ -7,8 +7,9 @@ tests both use it. Unknown invokes raise, so the program cannot depend on one si
 
 from __future__ import annotations
 
+import hashlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -88,6 +89,27 @@ def _unwrap(value: Any, path: str, secrets: list[str]) -> Any:
     return value
 
 
+def _stable_int(*parts: str) -> int:
+    return int(hashlib.sha256("/".join(parts).encode()).hexdigest()[:6], 16)
+
+
+# Outputs a provider computes on create, filled deterministically so dependent inputs resolve.
+COMPUTED_OUTPUTS: dict[str, Callable[[pulumi.runtime.MockResourceArgs], dict[str, Any]]] = {
+    "gitlab:index/branchProtection:BranchProtection": lambda a: {"branchProtectionId": _stable_int(a.name)},
+    "gitlab:index/pipelineSchedule:PipelineSchedule": lambda a: {"pipelineScheduleId": _stable_int(a.name)},
+    "gitlab:index/project:Project": lambda a: {
+        "pathWithNamespace": f"group-{int(a.inputs['namespaceId'])}/{a.inputs['path']}"
+    },
+}
+# The only provider functions the program may call; anything else is an error.
+KNOWN_INVOKES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "gitlab:index/getGroup:getGroup": lambda args: {
+        "groupId": _stable_int(args["fullPath"]),
+        "fullPath": args["fullPath"],
+    },
+}
+
+
 class _Mocks(pulumi.runtime.Mocks):
     def __init__(self, previous_outputs: Mapping[str, Any]) -> None:
         self.previous_outputs = dict(previous_outputs)
@@ -99,10 +121,14 @@ class _Mocks(pulumi.runtime.Mocks):
                 "outputs": self.previous_outputs,
                 "secretOutputNames": [],
             }
-        return f"{args.name}-id", dict(args.inputs)
+        computed = COMPUTED_OUTPUTS.get(args.typ)
+        return f"{args.name}-id", {**args.inputs, **(computed(args) if computed else {})}
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
-        raise UnknownInvokeError(f"the offline engine does not implement invoke {args.token}")
+        known = KNOWN_INVOKES.get(args.token)
+        if known is None:
+            raise UnknownInvokeError(f"the offline engine does not implement invoke {args.token}")
+        return known(args.args), []
 
 
 class _RecordingMonitor(pulumi_mocks.MockMonitor):

@@ -14,14 +14,18 @@ from typing import Any
 
 import pulumi
 import pulumi.runtime.config as pulumi_config
+import pulumi_gitlab as gitlab
 
 from components.environment import AppEnvironment, PreviewEnvironment
+from components.gitlab import GateSecrets, ReleaseGate
 from components.providers import cluster_targets
 from gitops.baseline import check_event
 from gitops.catalog import Catalog, load_catalog
 from gitops.environments import INTEGRATION_BRANCH, Environment, environment_for_stack
 from gitops.errors import ConfigError, GitOpsError
 from gitops.event import Action, ReleaseEvent, event_from_config
+from gitops.freeze import FreezeWindow, check_freeze
+from gitops.gitlab_gate import ci_variables
 from gitops.gitrepo import BranchFacts, SourceRepo
 from gitops.planner import Origin, Plan, plan
 from gitops.settings import KUBECONFIG_PREFIX, NAMESPACE, StackSettings, settings_from_config
@@ -123,6 +127,9 @@ async def release(*, now: datetime, environ: Mapping[str, str], root: Path) -> d
     settings.check_catalog(catalog, source=source)
     kubeconfigs = _kubeconfigs(settings, raw, secret, source)
     event, repo = _checked_event(env, settings, catalog, raw, environ)
+    utc_now = now.astimezone(UTC).replace(tzinfo=None)
+    _check_freeze(env, settings, event, utc_now)
+    gate_secrets = _gate_secrets(env, raw, secret)
     facts = _branch_facts(catalog, settings, event, environ) if env.is_preview else {}
 
     previous = await read_previous_state()
@@ -131,7 +138,7 @@ async def release(*, now: datetime, environ: Mapping[str, str], root: Path) -> d
         settings,
         event,
         previous,
-        now=now.astimezone(UTC).replace(tzinfo=None),
+        now=utc_now,
         origin=origin_from(environ),
         facts=facts,
         descends=repo.descends_from if repo is not None else None,
@@ -139,7 +146,30 @@ async def release(*, now: datetime, environ: Mapping[str, str], root: Path) -> d
     state, retired = drop_retired_apps(result.state, catalog)
     _report(event, env, result, retired)
     _register(env, settings, catalog, state, stack, kubeconfigs)
+    if settings.gitlab is not None:
+        provider = gitlab.Provider(f"{stack}-gitlab", base_url=settings.gitlab.base_url, early_auth_check=False)
+        ReleaseGate(f"{stack}-gitlab", env, settings.gitlab, catalog, settings.domain, gate_secrets, provider)
     return state.to_outputs()
+
+
+def _check_freeze(env: Environment, settings: StackSettings, event: ReleaseEvent | None, now: datetime) -> None:
+    """Ordinary prod deploys wait for the freeze to end; rollbacks and hold clears do not."""
+    if env.name != "prod" or event is None or event.action is not Action.DEPLOY or settings.gitlab is None:
+        return
+    windows = [FreezeWindow(f.start, f.end, f.timezone) for f in settings.gitlab.freezes]
+    check_freeze(windows, now, f"deploy of {event.app}@{event.commit} to prod")
+
+
+def _gate_secrets(env: Environment, raw: Mapping[str, Any], secret: set[str]) -> GateSecrets:
+    """CI/CD variable values and the Slack webhook: validated here, wrapped as secrets."""
+    values = ci_variables(env, raw.get("ciVariables"), is_secret="ciVariables" in secret)
+    webhook = raw.get("slackWebhook")
+    if webhook is not None and "slackWebhook" not in secret:
+        raise ConfigError("gitops:slackWebhook must be a secret: pulumi config set --secret gitops:slackWebhook <url>")
+    return GateSecrets(
+        ci_variables={k: pulumi.Output.secret(v) for k, v in values.items()},
+        slack_webhook=pulumi.Output.secret(webhook) if webhook is not None else None,
+    )
 
 
 def _report(event: ReleaseEvent | None, env: Environment, result: Plan, retired: list[str]) -> None:

@@ -28,7 +28,7 @@ def write_render(result: RunResult, stack: str, out: Path) -> str:
     base = out / stack
     base.mkdir(parents=True, exist_ok=True)
     providers = {
-        r.urn: r.name.removeprefix(f"{stack}-") for r in result.resources if r.type.startswith("pulumi:providers:")
+        r.urn: r.name.removeprefix(f"{stack}-") for r in result.resources if r.type == "pulumi:providers:kubernetes"
     }
     counts: Counter[tuple[str, str]] = Counter()
     for resource in sorted((r for r in result.resources if r.is_kubernetes_object), key=lambda r: r.urn):
@@ -42,6 +42,9 @@ def write_render(result: RunResult, stack: str, out: Path) -> str:
     for cluster in sorted({c for c, _ in counts}):
         kinds = ", ".join(f"{n} {k}" for (c, k), n in sorted(counts.items()) if c == cluster)
         lines.append(f"  {cluster}: {kinds}")
+    gitlab_kinds = Counter(r.type.split(":")[-1] for r in result.resources if r.custom and r.type.startswith("gitlab:"))
+    if gitlab_kinds:
+        lines.append("  gitlab: " + ", ".join(f"{n} {k}" for k, n in sorted(gitlab_kinds.items())))
     for app, release in sorted(result.outputs.get("releases", {}).items()):
         lines.append(f"  release {app}: {release['commit']} from {release['branch']} ({release['action']})")
     for key, preview in sorted(result.outputs.get("previews", {}).items()):

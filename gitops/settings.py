@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator, model_validator
+from croniter import croniter
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from gitops.catalog import Catalog, Resources
 from gitops.environments import Environment
@@ -18,6 +20,8 @@ KUBECONFIG_PREFIX = "kubeconfig-"
 
 # Keys of the release event, set per `pulumi up` by CI or the rollback tool (the contract).
 EVENT_KEYS = ("app", "commit", "branch", "action", "reason")
+# Secret settings (must be set with --secret): CI/CD variable values and the Slack webhook.
+SECRET_KEYS = ("ciVariables", "slackWebhook")
 # Keys holding structured settings (JSON objects/lists in the engine's config map).
 SETTING_KEYS = (
     "domain",
@@ -30,6 +34,7 @@ SETTING_KEYS = (
     "ingress",
     "sourceRepo",
     "sourceRepos",
+    "gitlab",
 )
 
 
@@ -89,6 +94,64 @@ class Ingress(StrictModel):
     tls_issuer: str | None = None
 
 
+def _valid_cron(value: str) -> str:
+    if not croniter.is_valid(value):
+        raise ValueError(f"{value!r} is not a cron expression such as '0 18 * * 5'")
+    return value
+
+
+def _valid_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{value!r} is not an IANA time zone such as UTC or Europe/Berlin") from None
+    return value
+
+
+Cron = Annotated[str, AfterValidator(_valid_cron)]
+TimeZone = Annotated[str, AfterValidator(_valid_timezone)]
+
+
+class Freeze(StrictModel):
+    """A deploy freeze: GitLab freeze period + refusal of prod deploys inside it."""
+
+    start: Cron
+    end: Cron
+    timezone: TimeZone = "UTC"
+
+
+class Schedule(StrictModel):
+    """A GitLab pipeline schedule in the deploy project."""
+
+    cron: Cron
+    timezone: TimeZone = "UTC"
+    ref: str = "master"
+
+
+class Slack(StrictModel):
+    """GitLab's native Slack integration (the webhook is the secret gitops:slackWebhook)."""
+
+    channel: str
+    username: str = "gitops"
+
+
+class GitLabSettings(StrictModel):
+    """What this stack manages in GitLab; see the ownership table in the README."""
+
+    base_url: str = Field(default="https://gitlab.com/api/v4", pattern=r"^https://")
+    deploy_project: str = Field(pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+$")
+    deploy_project_id: int | None = None
+    pipeline_file: str = "ci/pipeline.yml"
+    premium: bool = False
+    required_approvals: int = Field(default=1, ge=1, le=10)
+    approver_group_ids: list[int] = []
+    freezes: list[Freeze] = []
+    prune_schedule: Schedule | None = None
+    drift_schedule: Schedule | None = None
+    slack: Slack | None = None
+    pipeline_email_recipients: list[str] = []
+
+
 class StackSettings(StrictModel):
     """Everything one stack knows about where and how it deploys."""
 
@@ -103,6 +166,7 @@ class StackSettings(StrictModel):
     ingress: Ingress = Ingress()
     sourceRepo: str | None = None
     sourceRepos: dict[str, str] = {}
+    gitlab: GitLabSettings | None = None
 
     @model_validator(mode="after")
     def _unique_clusters(self) -> StackSettings:
@@ -143,7 +207,7 @@ def _decode(key: str, value: Any) -> Any:
 
 def settings_from_config(env: Environment, raw: Mapping[str, Any], *, source: str) -> StackSettings:
     """Validate the ``gitops:`` config of a stack; unknown keys are refused by name."""
-    known = set(EVENT_KEYS) | set(SETTING_KEYS)
+    known = set(EVENT_KEYS) | set(SETTING_KEYS) | set(SECRET_KEYS)
     for key in sorted(raw):
         if key not in known and not key.startswith(KUBECONFIG_PREFIX):
             raise ConfigError(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -34,11 +35,28 @@ def load_stack_config(root: Path, stack: str) -> StackConfig:
     for key, value in (data.get("config") or {}).items():
         if ":" not in key:
             raise ConfigError(f"{path.name}: config key {key!r} needs a namespace, e.g. gitops:{key}")
-        if isinstance(value, dict) and set(value) == {"secure"}:
-            config.values[key] = OFFLINE_SECRET
+        value, has_secret = _offline_secrets(value)
+        if has_secret:
             config.secret_keys.append(key)
-        elif isinstance(value, str):
+        if isinstance(value, str):
             config.values[key] = value
         else:
             config.values[key] = json.dumps(value)
     return config
+
+
+def _offline_secrets(value: Any) -> tuple[Any, bool]:
+    """Replace every ``{secure: ...}`` (top level or nested) by a placeholder; say if any was found."""
+    if isinstance(value, dict):
+        if set(value) == {"secure"}:
+            return OFFLINE_SECRET, True
+        found = False
+        result = {}
+        for k, v in value.items():
+            result[k], inner = _offline_secrets(v)
+            found = found or inner
+        return result, found
+    if isinstance(value, list):
+        items = [_offline_secrets(v) for v in value]
+        return [v for v, _ in items], any(f for _, f in items)
+    return value, False

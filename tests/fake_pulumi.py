@@ -38,7 +38,7 @@ def history_item(
     extra_config: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """One element as `pulumi stack history --json` prints it."""
-    start = start or datetime(2026, 3, 1, 12, 0) + timedelta(hours=version)
+    start = start or datetime(2026, 3, 4, 12, 0) + timedelta(hours=version)
     config: dict[str, Any] = {"gitops:domain": {"value": "example.com", "secret": False}}
     if app:
         config["gitops:app"] = {"value": app, "secret": False}
@@ -138,7 +138,7 @@ class FakePulumiCommand(auto.PulumiCommand):
     def _up(self, args: list[str], on_output: Any) -> auto.CommandResult:
         b = self.backend
         version = len(b.history) + 1
-        start = datetime(2026, 3, 1, 12, 0) + timedelta(hours=version)
+        start = datetime(2026, 3, 4, 12, 0) + timedelta(hours=version)
         config = load_stack_config(b.root, b.stack).with_overrides(b.config)
         item = history_item(version, message=_flag(args, "--message") or "", start=start)
         item["config"] = {k: {"value": v, "secret": k in config.secret_keys} for k, v in config.values.items()}

@@ -10,7 +10,7 @@ from gitops.offline import Registered, RunResult, run_program
 from gitops.stackfile import StackConfig, load_stack_config
 
 ROOT = Path(__file__).resolve().parent.parent
-NOW = datetime(2026, 3, 1, 12, 0, 0)
+NOW = datetime(2026, 3, 4, 12, 0, 0)  # a Wednesday: outside the sample prod freeze
 
 
 def run(

@@ -44,7 +44,7 @@ def test_history_entry_reads_cli_json_fields_secrets_and_non_update_kinds() -> N
     )
     entry = entry_from_json(item)
     assert (entry.version, entry.kind, entry.result, entry.app, entry.commit) == (3, "update", "succeeded", "web", A)
-    assert entry.actor == "alice" and entry.action == "deploy" and entry.start_time == "2026-03-01T15:00:00.000Z"
+    assert entry.actor == "alice" and entry.action == "deploy" and entry.start_time == "2026-03-04T15:00:00.000Z"
     secret_commit = entry_from_json(history_item(4, app="web", extra_config={"gitops:commit": {"secret": True}}))
     assert secret_commit.commit == SECRET and not secret_commit.is_release
     refresh = entry_from_json(history_item(5, kind="refresh"))

@@ -50,7 +50,7 @@ def test_render_chains_state_and_fails_with_the_program_error(tmp_path: Path, we
         "--repo",
         str(git.path),
         "--now",
-        "2026-03-01T12:00:00",
+        "2026-03-04T12:00:00",
         "--out",
         str(tmp_path / "a"),
     )

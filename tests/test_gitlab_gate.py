@@ -1,0 +1,237 @@
+"""GitLab resources per stack under mocks: access levels, protection, variable scopes, secrets, owners."""
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gitops.offline import ProgramRefused, Registered, RunResult
+from tests.gitutil import GitRepo
+from tests.harness import run
+
+Repo = tuple[GitRepo, dict[str, str]]
+KUBE = "a3ViZWNvbmZpZy1zZWNyZXQtdmFsdWU="  # base64, maskable
+TOKEN = "pul-0123456789abcdef"
+WEBHOOK = "https://hooks.slack.example.com/services/T000/B000/XXXXSECRET"
+SECRETS = {"gitops:ciVariables": json.dumps({"KUBECONFIG_B64": KUBE, "PULUMI_ACCESS_TOKEN": TOKEN})}
+SECRET_KEYS = ["gitops:ciVariables"]
+
+
+def gate(
+    stack: str, *, extra: dict[str, str] | None = None, secret_keys: list[str] | None = None, **kw: Any
+) -> RunResult:
+    return run(stack, extra={**SECRETS, **(extra or {})}, secret_keys=[*SECRET_KEYS, *(secret_keys or [])], **kw)
+
+
+def of(result: RunResult, kind: str) -> list[Registered]:
+    return [r for r in result.resources if r.type.split(":")[-1] == kind and r.type.startswith("gitlab:")]
+
+
+def with_premium(stack: str) -> str:
+    settings = {
+        "base_url": "https://gitlab.example.com/api/v4",
+        "deploy_project": "platform/deploy",
+        "premium": True,
+        "required_approvals": 2,
+        "approver_group_ids": [7],
+    }
+    return json.dumps(settings)
+
+
+def test_preview_variables_are_masked_unprotected_and_scoped_to_review_apps() -> None:
+    result = gate("preview")
+    variables = of(result, "ProjectVariable")
+    assert {(v.inputs["project"], v.inputs["key"]) for v in variables} == {
+        (p, k) for p in ("shop/web", "shop/api", "platform/deploy") for k in ("KUBECONFIG_B64", "PULUMI_ACCESS_TOKEN")
+    }
+    for variable in variables:
+        assert variable.inputs["masked"] is True and variable.inputs["protected"] is False
+        assert variable.inputs["environmentScope"] == "review/*"
+        assert variable.secret_paths == ["value"]
+    assert not of(result, "BranchProtection") and not of(result, "ProjectEnvironment")
+    scopes = of(result, "ProjectJobTokenScope")
+    assert sorted(s.inputs["project"] for s in scopes) == ["shop/api", "shop/web"]
+    assert all(s.inputs["targetProjectId"] == 42 for s in scopes)
+    (schedule,) = of(result, "PipelineSchedule")
+    assert schedule.inputs["project"] == "platform/deploy" and schedule.inputs["cron"] == "17 * * * *"
+    (variable,) = of(result, "PipelineScheduleVariable")
+    assert (variable.inputs["key"], variable.inputs["value"]) == ("GITOPS_JOB", "prune")
+    assert isinstance(variable.inputs["pipelineScheduleId"], int)
+
+
+def test_staging_protects_latest_and_owns_its_protected_scoped_credentials() -> None:
+    result = gate("staging")
+    for variable in of(result, "ProjectVariable"):
+        assert variable.inputs["protected"] is True and variable.inputs["masked"] is True
+        assert variable.inputs["environmentScope"] == "staging"
+    protections = of(result, "BranchProtection")
+    assert {(p.inputs["project"], p.inputs["branch"]) for p in protections} == {
+        ("shop/web", "latest"),
+        ("shop/api", "latest"),
+    }
+    for protection in protections:
+        assert protection.inputs["pushAccessLevel"] == "no one"
+        assert protection.inputs["mergeAccessLevel"] == "maintainer"
+        assert protection.inputs["allowForcePush"] is False
+    environments = {e.inputs["project"]: e.inputs for e in of(result, "ProjectEnvironment")}
+    assert environments["shop/web"]["name"] == "staging"
+    assert environments["shop/web"]["externalUrl"] == "https://web.staging.example.com"
+    assert not of(result, "ProjectApprovalRule") and not of(result, "ProjectProtectedEnvironment")
+
+
+def test_prod_owns_master_production_freezes_and_project_wide_settings() -> None:
+    result = gate(
+        "prod",
+        extra={
+            "gitops:slackWebhook": WEBHOOK,
+            "gitops:gitlab": json.dumps(
+                {
+                    "base_url": "https://gitlab.example.com/api/v4",
+                    "deploy_project": "platform/deploy",
+                    "freezes": [{"start": "0 18 * * 5", "end": "0 7 * * 1"}],
+                    "slack": {"channel": "#releases"},
+                    "pipeline_email_recipients": ["b@example.com", "a@example.com"],
+                }
+            ),
+        },
+        secret_keys=["gitops:slackWebhook"],
+    )
+    assert {p.inputs["branch"] for p in of(result, "BranchProtection")} == {"master"}
+    assert {e.inputs["name"] for e in of(result, "ProjectEnvironment")} == {"production"}
+    scopes = {v.inputs["environmentScope"] for v in of(result, "ProjectVariable") if v.inputs["key"] != "GITOPS_APP"}
+    assert scopes == {"production"}
+    app_names = {v.inputs["project"]: v for v in of(result, "ProjectVariable") if v.inputs["key"] == "GITOPS_APP"}
+    assert app_names["shop/web"].inputs["value"] == "web" and app_names["shop/web"].secret_paths == []
+    freeze = of(result, "ProjectFreezePeriod")[0].inputs
+    assert (freeze["freezeStart"], freeze["freezeEnd"], freeze["cronTimezone"]) == ("0 18 * * 5", "0 7 * * 1", "UTC")
+    slack = of(result, "IntegrationSlack")
+    assert len(slack) == 2 and all(s.secret_paths == ["webhook"] for s in slack)
+    assert slack[0].inputs["pipelineEvents"] is True and slack[0].inputs["pipelineChannel"] == "#releases"
+    emails = of(result, "ProjectIntegrationPipelinesEmail")[0].inputs
+    assert emails["recipients"] == ["a@example.com", "b@example.com"]
+
+
+@pytest.mark.parametrize(
+    ("stack", "branch", "environment"), [("staging", "latest", "staging"), ("prod", "master", "production")]
+)
+def test_premium_adds_approval_rules_and_protected_environments(stack: str, branch: str, environment: str) -> None:
+    free = gate(stack)
+    premium = gate(stack, extra={"gitops:gitlab": with_premium(stack)})
+    assert not of(free, "ProjectApprovalRule") and not of(free, "ProjectProtectedEnvironment")
+    rules = of(premium, "ProjectApprovalRule")
+    protection_ids = {p.inputs["branch"]: p for p in of(premium, "BranchProtection")}
+    assert len(rules) == 2 and branch in protection_ids
+    for rule in rules:
+        assert rule.inputs["approvalsRequired"] == 2 and rule.inputs["groupIds"] == [7]
+        assert len(rule.inputs["protectedBranchIds"]) == 1 and isinstance(rule.inputs["protectedBranchIds"][0], int)
+    envs = of(premium, "ProjectProtectedEnvironment")
+    assert {e.inputs["environment"] for e in envs} == {environment}
+    assert envs[0].inputs["approvalRules"] == [{"groupId": 7, "requiredApprovals": 2}]
+    assert envs[0].inputs["deployAccessLevelsAttributes"] == [{"accessLevel": "maintainer"}]
+
+
+def identity(resource: Registered) -> tuple[Any, ...]:
+    """What makes a GitLab object the same object, whichever stack declares it."""
+    i = resource.inputs
+    kind = resource.type.split(":")[-1]
+    if kind == "ProjectVariable":
+        return kind, i["project"], i["key"], i["environmentScope"]
+    if kind == "PipelineSchedule":
+        return kind, i["project"], i["description"]
+    if kind == "PipelineScheduleVariable":
+        return kind, i["project"], i["pipelineScheduleId"], i["key"]
+    return kind, i.get("project"), i.get("branch") or i.get("name") or i.get("environment") or i.get("freezeStart")
+
+
+def test_every_gitlab_resource_has_exactly_one_owning_stack() -> None:
+    owners: dict[tuple[Any, ...], list[str]] = {}
+    for stack in ("preview", "staging", "prod"):
+        premium = json.loads(with_premium(stack))
+        premium.update(
+            {
+                "freezes": [{"start": "0 18 * * 5", "end": "0 7 * * 1"}],
+                "deploy_project_id": 42,
+                "drift_schedule": {"cron": "0 6 * * *"},
+                "prune_schedule": {"cron": "17 * * * *"},
+            }
+        )
+        result = gate(stack, extra={"gitops:gitlab": json.dumps(premium)})
+        for resource in result.resources:
+            if resource.custom and resource.type.startswith("gitlab:index/"):
+                owners.setdefault(identity(resource), []).append(stack)
+    shared = {k: v for k, v in owners.items() if len(v) > 1}
+    assert not shared, shared
+    assert {s for v in owners.values() for s in v} == {"preview", "staging", "prod"}
+    assert [v for k, v in owners.items() if k[0] == "PipelineSchedule" and "prune" in str(k[2])] == [["preview"]]
+
+
+def test_plain_ci_variables_are_refused() -> None:
+    with pytest.raises(ProgramRefused, match="gitops:ciVariables must be a secret") as err:
+        run("staging", extra=SECRETS)
+    assert err.value.registered == []
+
+
+def test_unmaskable_value_is_refused_without_echoing_it() -> None:
+    value = "apiVersion: v1\nclusters: []\n"
+    with pytest.raises(ProgramRefused) as err:
+        run("staging", extra={"gitops:ciVariables": json.dumps({"KUBECONFIG": value})}, secret_keys=SECRET_KEYS)
+    assert "gitops:ciVariables.KUBECONFIG (staging) cannot be masked" in str(err.value)
+    assert "KUBECONFIG_B64" in str(err.value) and "clusters" not in str(err.value)
+
+
+def test_secret_values_appear_only_under_secret_paths() -> None:
+    for stack in ("preview", "staging", "prod"):
+        result = gate(stack)
+        for resource in result.resources:
+            plain = json.dumps({k: v for k, v in resource.inputs.items() if k not in resource.secret_paths})
+            assert KUBE not in plain and TOKEN not in plain, resource.urn
+        assert KUBE not in json.dumps(result.outputs) and KUBE not in "\n".join(result.logs)
+
+
+def test_catalog_can_ask_prod_to_create_a_project(tmp_path: Path) -> None:
+    catalog = tmp_path / "apps.yaml"
+    catalog.write_text(
+        "apps:\n  shopfront:\n    gitlab_project: shop/frontend\n    image: registry.example.com/shop/frontend\n"
+        "    port: 8080\n    create_project: true\n"
+    )
+    prod = gate("prod", extra={"gitops:catalog": str(catalog), "gitops:overrides": "{}"})
+    (project,) = of(prod, "Project")
+    assert project.inputs["ciConfigPath"] == "ci/pipeline.yml@platform/deploy"
+    assert project.inputs["path"] == "frontend" and isinstance(project.inputs["namespaceId"], int)
+    protection = of(prod, "BranchProtection")[0]
+    assert protection.inputs["project"] == "group-{}/frontend".format(project.inputs["namespaceId"])
+    staging = gate("staging", extra={"gitops:catalog": str(catalog), "gitops:overrides": "{}"})
+    assert not of(staging, "Project"), "only prod creates projects; staging refers to it by path"
+    assert of(staging, "BranchProtection")[0].inputs["project"] == "shop/frontend"
+
+
+FRIDAY_NIGHT = datetime(2026, 3, 6, 20, 0)  # inside the sample freeze (Fri 18:00 .. Mon 07:00 Europe/Berlin)
+
+
+def test_prod_deploy_during_a_freeze_is_refused_at_deploy_time(web_repo: Repo) -> None:
+    git, shas = web_repo
+    with pytest.raises(ProgramRefused, match=r"refused: deploy of web@.* to prod during a deploy freeze") as err:
+        run("prod", repo=git.path, now=FRIDAY_NIGHT, app="web", commit=shas["master"])
+    assert "ends at 2026-03-09 06:00 UTC" in str(err.value) and err.value.registered == []
+    staging = run("staging", repo=git.path, now=FRIDAY_NIGHT, app="web", commit=shas["latest"])
+    assert staging.outputs["releases"]["web"]["commit"] == shas["latest"]
+
+
+def test_rollback_is_allowed_during_a_freeze(tmp_path: Path) -> None:
+    git = GitRepo(tmp_path / "web")
+    first, second = git.head(), git.commit("second")
+    state = run("prod", repo=git.path, app="web", commit=first).outputs
+    state = run("prod", repo=git.path, previous=state, app="web", commit=second).outputs
+    rolled = run(
+        "prod",
+        repo=git.path,
+        previous=state,
+        now=FRIDAY_NIGHT,
+        app="web",
+        commit=first,
+        action="rollback",
+        reason="errors",
+    )
+    assert rolled.outputs["releases"]["web"]["commit"] == first
