@@ -15,11 +15,13 @@ from pulumi import automation as auto
 
 from gitops.admin_cli import add_admin_commands
 from gitops.catalog import load_catalog
-from gitops.environments import ENVIRONMENTS
-from gitops.errors import GitOpsError
+from gitops.environments import ENVIRONMENTS, environment_for_stack
+from gitops.errors import ConfigError, GitOpsError
+from gitops.naming import app_host, preview_host, preview_id
 from gitops.offline import ProgramRefused, RunResult, run_program
 from gitops.render import write_render
 from gitops.sample import build_sample_repo
+from gitops.settings import settings_from_config
 from gitops.stackfile import load_stack_config
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -84,6 +86,30 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_url(args: argparse.Namespace) -> int:
+    """The URL a release is served at (CI writes it to deploy.env for the GitLab environment)."""
+    env = environment_for_stack(args.stack)
+    config = load_stack_config(PROJECT_ROOT, args.stack)
+    raw = {k.removeprefix("gitops:"): v for k, v in config.values.items() if k.startswith("gitops:")}
+    settings = settings_from_config(env, raw, source=f"Pulumi.{args.stack}.yaml")
+    load_catalog(PROJECT_ROOT / settings.catalog).app(args.app)
+    if env.is_preview:
+        if not args.branch:
+            raise ConfigError("--branch is required for the preview stack")
+        host = preview_host(preview_id(args.app, args.branch), settings.domain)
+    else:
+        host = app_host(args.app, settings.domain)
+    print(f"https://{host}")
+    return 0
+
+
+def cmd_apps(args: argparse.Namespace) -> int:
+    """``<app> <gitlab project>`` per line, for the scheduled sweep that clones every app."""
+    for name, spec in sorted(load_catalog(PROJECT_ROOT / "apps.yaml").apps.items()):
+        print(name, spec.gitlab_project)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m gitops", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -104,6 +130,14 @@ def build_parser() -> argparse.ArgumentParser:
     sample = sub.add_parser("sample", help="render all three stacks of the sample catalog (offline)")
     sample.add_argument("--out", default="build/sample")
     sample.set_defaults(func=cmd_sample)
+    url = sub.add_parser("url", help="print the URL of an app in a stack (preview: per branch)")
+    url.add_argument("--stack", required=True)
+    url.add_argument("--app", required=True)
+    url.add_argument("--branch")
+    url.set_defaults(func=cmd_url)
+
+    apps = sub.add_parser("apps", help="list catalog apps and their GitLab projects")
+    apps.set_defaults(func=cmd_apps)
     add_admin_commands(sub)
     return parser
 

@@ -1,0 +1,221 @@
+"""The pipeline files, judged by GitLab's CI schema (check-jsonschema) and gitlab-ci-local."""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from gitops.environments import ENVIRONMENTS
+from tests.harness import ROOT
+
+PIPELINE = ROOT / "ci" / "pipeline.yml"
+GITLAB_CI_LOCAL = ROOT / "tools" / "node_modules" / ".bin" / "gitlab-ci-local"
+OVERRIDDEN = (
+    "CI_COMMIT_BRANCH,CI_COMMIT_REF_NAME,CI_COMMIT_REF_SLUG,CI_PIPELINE_SOURCE,CI_OPEN_MERGE_REQUESTS,CI_COMMIT_TAG"
+)
+
+
+def jobs() -> dict[str, Any]:
+    data = yaml.safe_load(PIPELINE.read_text())
+    reserved = {"workflow", "stages", "variables", "include", "default"}
+    return {k: v for k, v in data.items() if isinstance(v, dict) and k not in reserved and not k.startswith(".")}
+
+
+@pytest.mark.parametrize("path", [PIPELINE, ROOT / ".gitlab-ci.yml"])
+def test_pipeline_files_validate_against_gitlab_ci_schema(path: Path) -> None:
+    tool = Path(sys.executable).parent / "check-jsonschema"
+    done = subprocess.run(
+        [str(tool), "--builtin-schema", "vendor.gitlab-ci", str(path)], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_schema_check_rejects_a_broken_pipeline(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yml"
+    broken.write_text("deploy:\n  script: [x]\n  environment: {name: prod, action: launch}\n")
+    tool = Path(sys.executable).parent / "check-jsonschema"
+    assert subprocess.run(
+        [str(tool), "--builtin-schema", "vendor.gitlab-ci", str(broken)], capture_output=True
+    ).returncode
+
+
+@pytest.fixture(scope="module")
+def ci_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if not GITLAB_CI_LOCAL.exists():
+        if os.environ.get("GITOPS_REQUIRE_TOOLS"):
+            pytest.fail("gitlab-ci-local is missing: ./dev test installs it with npm (needs Node.js)")
+        pytest.skip("gitlab-ci-local not installed (needs Node.js; ./dev test installs it)")
+    repo = tmp_path_factory.mktemp("app")
+    shutil.copy(PIPELINE, repo / ".gitlab-ci.yml")
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@e",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@e",
+    }
+    for args in (["init", "-q", "-b", "master"], ["add", "."], ["commit", "-q", "-m", "app"]):
+        subprocess.run(["git", *args], cwd=repo, check=True, env=env)
+    return repo
+
+
+def active_jobs(repo: Path, **variables: str) -> dict[str, str]:
+    """Jobs gitlab-ci-local's rules evaluation selects (name -> when), when:never left out."""
+    args = [str(GITLAB_CI_LOCAL), "--list-json"]
+    for key, value in variables.items():
+        args += ["--variable", f"{key}={value}"]
+    env = {**os.environ, "GCL_IGNORE_PREDEFINED_VARS": OVERRIDDEN}
+    done = subprocess.run(args, cwd=repo, capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    listed = json.loads(done.stdout[done.stdout.index("[") :])
+    return {job["name"]: job["when"] for job in listed if job["when"] != "never"}
+
+
+def push(branch: str, **extra: str) -> dict[str, str]:
+    slug = re.sub(r"[^a-z0-9]", "-", branch.lower()).strip("-")
+    return {
+        "GITOPS_APP": "web",
+        "CI_PIPELINE_SOURCE": "push",
+        "CI_COMMIT_BRANCH": branch,
+        "CI_COMMIT_REF_NAME": branch,
+        "CI_COMMIT_REF_SLUG": slug,
+        **extra,
+    }
+
+
+def stacks_of(selected: dict[str, str]) -> set[str]:
+    """Which stacks the selected jobs run `pulumi up` on (from each job's GITOPS_STACK)."""
+    return {
+        jobs()[name]["variables"]["GITOPS_STACK"]
+        for name in selected
+        if "GITOPS_STACK" in jobs()[name].get("variables", {}) and name.startswith(("deploy", "stop", "prune"))
+    }
+
+
+APP_CODE = {"lint": "on_success", "unit-tests": "on_success", "build-image": "on_success", "report": "always"}
+
+
+def test_master_deploys_prod_only(ci_repo: Path) -> None:
+    selected = active_jobs(ci_repo, **push("master"))
+    assert selected == {**APP_CODE, "deploy-prod": "on_success", "verify-prod": "on_success"}
+    assert stacks_of(selected) == {"prod"}
+
+
+def test_latest_deploys_staging_only_even_with_an_open_release_mr(ci_repo: Path) -> None:
+    selected = active_jobs(ci_repo, **push("latest", CI_OPEN_MERGE_REQUESTS="shop/web!7"))
+    assert selected == {**APP_CODE, "deploy-staging": "on_success", "verify-staging": "on_success"}
+    assert stacks_of(selected) == {"staging"}
+
+
+def test_feature_branch_deploys_a_preview_with_a_manual_stop(ci_repo: Path) -> None:
+    selected = active_jobs(ci_repo, **push("feature/login"))
+    assert selected == {
+        **APP_CODE,
+        "deploy-preview": "on_success",
+        "verify-preview": "on_success",
+        "stop-preview": "manual",
+    }
+    assert stacks_of(selected) == {"preview"}
+
+
+def test_mr_pipeline_deploys_a_preview(ci_repo: Path) -> None:
+    mr = {
+        "GITOPS_APP": "web",
+        "CI_PIPELINE_SOURCE": "merge_request_event",
+        "CI_COMMIT_BRANCH": "",
+        "CI_COMMIT_REF_NAME": "feature/login",
+        "CI_COMMIT_REF_SLUG": "feature-login",
+    }
+    selected = active_jobs(ci_repo, **mr)
+    assert stacks_of(selected) == {"preview"} and selected["stop-preview"] == "manual"
+
+
+def test_release_mr_from_latest_to_master_deploys_nothing(ci_repo: Path) -> None:
+    mr = {
+        "GITOPS_APP": "web",
+        "CI_PIPELINE_SOURCE": "merge_request_event",
+        "CI_COMMIT_BRANCH": "",
+        "CI_COMMIT_REF_NAME": "latest",
+        "CI_COMMIT_REF_SLUG": "latest",
+    }
+    assert active_jobs(ci_repo, **mr) == APP_CODE
+
+
+def test_branch_push_with_open_mr_and_tags_run_nothing(ci_repo: Path) -> None:
+    assert active_jobs(ci_repo, **push("feature/login", CI_OPEN_MERGE_REQUESTS="shop/web!3")) == {}
+    tag = {
+        "GITOPS_APP": "web",
+        "CI_PIPELINE_SOURCE": "push",
+        "CI_COMMIT_BRANCH": "",
+        "CI_COMMIT_TAG": "v1",
+        "CI_COMMIT_REF_NAME": "v1",
+    }
+    assert active_jobs(ci_repo, **tag) == {}
+
+
+@pytest.mark.parametrize(
+    ("variables", "expected"),
+    [
+        ({"GITOPS_JOB": "prune"}, {"prune-previews": "on_success"}),
+        ({"GITOPS_JOB": "drift", "GITOPS_STACK": "prod"}, {"drift-prod": "on_success"}),
+        ({"GITOPS_JOB": "drift", "GITOPS_STACK": "staging"}, {"drift-staging": "on_success"}),
+    ],
+)
+def test_schedules_run_only_their_job(ci_repo: Path, variables: dict[str, str], expected: dict[str, str]) -> None:
+    schedule = {**push("master"), "CI_PIPELINE_SOURCE": "schedule", **variables}
+    assert active_jobs(ci_repo, **schedule) == expected
+
+
+def test_deploy_repo_push_runs_no_app_job(ci_repo: Path) -> None:
+    assert active_jobs(ci_repo, **{**push("master"), "GITOPS_APP": ""}) == {}
+
+
+def test_environments_resource_groups_and_stop_follow_the_baseline() -> None:
+    defined = jobs()
+    expected_env = {
+        "deploy-preview": "review/$CI_COMMIT_REF_SLUG",
+        "deploy-staging": "staging",
+        "deploy-prod": "production",
+        "stop-preview": "review/$CI_COMMIT_REF_SLUG",
+    }
+    for name, environment in expected_env.items():
+        job = defined[name]
+        assert job["environment"]["name"] == environment
+        assert job["resource_group"] == f"gitops-{job['variables']['GITOPS_STACK']}"
+    preview = defined["deploy-preview"]["environment"]
+    assert preview["on_stop"] == "stop-preview" and preview["auto_stop_in"] and preview["url"] == "$DEPLOY_URL"
+    stop = defined["stop-preview"]
+    assert stop["environment"]["action"] == "stop" and stop["variables"]["GIT_STRATEGY"] == "none"
+    assert defined["unit-tests"]["artifacts"]["reports"]["junit"]
+    data = yaml.safe_load(PIPELINE.read_text())
+    assert data["variables"]["GIT_DEPTH"] == "0"
+    branches = {ENVIRONMENTS[s].deploy_branch for s in ("staging", "prod")}
+    assert branches == {"latest", "master"}
+
+
+def test_ci_scripts_never_trace_or_echo_secrets() -> None:
+    for script in (ROOT / "ci").glob("*.sh"):
+        text = "\n".join(line for line in script.read_text().splitlines() if not line.lstrip().startswith("#"))
+        assert "set -x" not in text and "set -o xtrace" not in text, script
+        assert not re.search(
+            r"echo[^\n]*\$\{?(KUBECONFIG_B64|PULUMI_ACCESS_TOKEN|CI_JOB_TOKEN|CI_REGISTRY_PASSWORD)", text
+        )
+        done = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("branch", ["master", "latest", "feature/login"])
+def test_needs_of_every_selected_job_are_selected_too(ci_repo: Path, branch: str) -> None:
+    args = [str(GITLAB_CI_LOCAL), "--validate-dependency-chain"]
+    for key, value in push(branch).items():
+        args += ["--variable", f"{key}={value}"]
+    env = {**os.environ, "GCL_IGNORE_PREDEFINED_VARS": OVERRIDDEN}
+    done = subprocess.run(args, cwd=ci_repo, capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0 and "All job dependencies are valid" in done.stdout + done.stderr, done.stderr
