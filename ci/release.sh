@@ -44,5 +44,9 @@ for attempt in 1 2 3 4 5 6; do
 done
 
 if [ "$action" = deploy ]; then
-  echo "DEPLOY_URL=$("$python" -m gitops url --stack "$stack" --app "$app" --branch "$branch")" > "$CI_PROJECT_DIR/deploy.env"
+  {
+    echo "DEPLOY_URL=$("$python" -m gitops url --stack "$stack" --app "$app" --branch "$branch")"
+    echo "DEPLOY_RESULT=success"
+    echo "DEPLOY_JOB_URL=$CI_JOB_URL"
+  } > "$CI_PROJECT_DIR/deploy.env"
 fi

@@ -18,6 +18,7 @@ from gitops.catalog import load_catalog
 from gitops.environments import ENVIRONMENTS, environment_for_stack
 from gitops.errors import ConfigError, GitOpsError
 from gitops.naming import app_host, preview_host, preview_id
+from gitops.notify.cli import add_notify_command
 from gitops.offline import ProgramRefused, RunResult, run_program
 from gitops.render import write_render
 from gitops.sample import build_sample_repo
@@ -139,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     apps = sub.add_parser("apps", help="list catalog apps and their GitLab projects")
     apps.set_defaults(func=cmd_apps)
     add_admin_commands(sub)
+    add_notify_command(sub)
     return parser
 
 

@@ -35,6 +35,7 @@ SETTING_KEYS = (
     "sourceRepo",
     "sourceRepos",
     "gitlab",
+    "notify",
 )
 
 
@@ -152,6 +153,27 @@ class GitLabSettings(StrictModel):
     pipeline_email_recipients: list[str] = []
 
 
+class EmailSettings(StrictModel):
+    """SMTP delivery of release mails (the password is the masked CI variable SMTP_PASSWORD)."""
+
+    smtp_host: str
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    starttls: bool = True
+    username: str | None = None
+    sender: str
+    recipients: list[str] = Field(min_length=1)
+
+
+class NotifySettings(StrictModel):
+    """Which channels the report step uses; webhook URLs and tokens are masked CI variables."""
+
+    gitlab_card: bool = True
+    dingtalk: bool = False
+    slack: bool = False
+    email: EmailSettings | None = None
+    timeout_seconds: float = Field(default=10, gt=0, le=60)
+
+
 class StackSettings(StrictModel):
     """Everything one stack knows about where and how it deploys."""
 
@@ -167,6 +189,7 @@ class StackSettings(StrictModel):
     sourceRepo: str | None = None
     sourceRepos: dict[str, str] = {}
     gitlab: GitLabSettings | None = None
+    notify: NotifySettings = NotifySettings()
 
     @model_validator(mode="after")
     def _unique_clusters(self) -> StackSettings:

@@ -1,0 +1,140 @@
+"""Delivery adapters. Each sends one report to one channel, with a bounded timeout, or raises."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import smtplib
+import ssl
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+
+import gitlab
+from slack_sdk.webhook import WebhookClient
+
+from gitops.notify import render
+from gitops.notify.card import card_state, has_marker, render_card, updated_state
+from gitops.notify.report import ReleaseReport
+
+
+class ChannelError(Exception):
+    """A channel answered, but not with success."""
+
+
+def dingtalk_signature(secret: str, timestamp_ms: int) -> str:
+    """DingTalk's signing rule: base64(HMAC-SHA256(secret, "<timestamp>\\n<secret>")), URL-encoded."""
+    digest = hmac.new(secret.encode(), f"{timestamp_ms}\n{secret}".encode(), hashlib.sha256).digest()
+    return urllib.parse.quote_plus(base64.b64encode(digest).decode())
+
+
+@dataclass(frozen=True)
+class DingTalk:
+    """DingTalk custom robot (no maintained client library; this adapter takes any webhook URL)."""
+
+    webhook: str
+    secret: str | None
+    timeout: float
+
+    def send(self, report: ReleaseReport, now: datetime) -> None:
+        url = self.webhook
+        if self.secret:
+            stamp = int(now.timestamp() * 1000)
+            url += ("&" if "?" in url else "?") + f"timestamp={stamp}&sign={dingtalk_signature(self.secret, stamp)}"
+        body = {"msgtype": "markdown", "markdown": {"title": report.title, "text": render.chat_markdown(report)}}
+        request = urllib.request.Request(
+            url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
+        )
+        with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            answer = json.loads(response.read() or b"{}")
+        if answer.get("errcode") != 0:
+            raise ChannelError(f"DingTalk answered errcode {answer.get('errcode')}: {answer.get('errmsg')}")
+
+
+@dataclass(frozen=True)
+class Slack:
+    """Slack incoming webhook, through slack_sdk's WebhookClient."""
+
+    webhook: str
+    timeout: float
+
+    def send(self, report: ReleaseReport, now: datetime) -> None:
+        response = WebhookClient(self.webhook, timeout=int(max(self.timeout, 1))).send(text=render.slack_text(report))
+        if response.status_code != 200:
+            raise ChannelError(f"Slack answered HTTP {response.status_code}: {response.body}")
+
+
+@dataclass(frozen=True)
+class Email:
+    """Plain SMTP (optionally STARTTLS + login), text with an HTML alternative."""
+
+    host: str
+    port: int
+    sender: str
+    recipients: list[str]
+    starttls: bool
+    username: str | None
+    password: str | None
+    timeout: float
+
+    def send(self, report: ReleaseReport, now: datetime) -> None:
+        message = EmailMessage()
+        message["Subject"] = render.email_subject(report)
+        message["From"] = self.sender
+        message["To"] = ", ".join(self.recipients)
+        message.set_content(render.email_text(report))
+        message.add_alternative(render.email_html(report), subtype="html")
+        with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
+            if self.starttls:
+                smtp.starttls(context=ssl.create_default_context())
+            if self.username and self.password:
+                smtp.login(self.username, self.password)
+            smtp.send_message(message)
+
+
+@dataclass(frozen=True)
+class GitLabCard:
+    """The MR release card (one note per MR, found again by its hidden marker) and the commit status."""
+
+    api_url: str
+    token: str
+    timeout: float
+
+    def _client(self) -> gitlab.Gitlab:
+        client = gitlab.Gitlab(self.api_url.removesuffix("/api/v4"), private_token=self.token, timeout=self.timeout)
+        client.auth()
+        return client
+
+    def send(self, report: ReleaseReport, now: datetime) -> None:
+        client = self._client()
+        project = client.projects.get(report.project, lazy=True)
+        commit = project.commits.get(report.commit, lazy=True)
+        commit.statuses.create(
+            {
+                "state": "success" if report.ok else "failed",
+                "name": f"gitops/{report.environment}",
+                "target_url": report.job_url or report.pipeline_url,
+                "description": report.title[:255],
+            }
+        )
+        if report.mr_iid is not None:
+            iids = [report.mr_iid]
+        else:  # a staging/prod deploy: the MRs whose commits it ships
+            iids = sorted({int(mr["iid"]) for mr in commit.merge_requests()})
+        me = client.user.username if client.user else None
+        for iid in iids:
+            self._upsert_card(project.mergerequests.get(iid, lazy=True), report, now, me)
+
+    def _upsert_card(
+        self, mr: gitlab.v4.objects.ProjectMergeRequest, report: ReleaseReport, now: datetime, me: str | None
+    ) -> None:
+        for note in mr.notes.list(iterator=True):
+            if has_marker(note.body) and (me is None or note.author.get("username") == me):
+                note.body = render_card(updated_state(card_state(note.body), report, now), report)
+                note.save()
+                return
+        mr.notes.create({"body": render_card(updated_state(card_state(""), report, now), report)})

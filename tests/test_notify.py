@@ -1,0 +1,231 @@
+"""Notifications against real servers on 127.0.0.1 (see tests/servers.py), through the real CLI process."""
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gitops.notify.card import card_state, render_card, updated_state
+from gitops.notify.report import ReleaseReport, summarize_junit
+from tests.harness import ROOT
+from tests.servers import DingTalkRobot, GitLabStandIn, Note, SlackHook, SmtpSink
+
+TOKEN = "glpat-notify-token-1234"
+DING_SECRET = "SECdingtalk-secret-5678"
+DING_TOKEN = "ding-access-token-9abc"
+SHA1, SHA2 = "1" * 40, "2" * 40
+JUNIT_FAIL = """<testsuites><testsuite name="unit">
+<testcase classname="shop.cart" name="test_total"/>
+<testcase classname="shop.cart" name="test_discount"><failure message="assert 90 == 85">trace</failure></testcase>
+<testcase classname="shop.cart" name="test_tax"><error message="KeyError: 'vat'"/></testcase>
+<testcase classname="shop.cart" name="test_slow"><skipped/></testcase>
+</testsuite></testsuites>"""
+
+
+@pytest.fixture()
+def servers() -> Iterator[dict[str, Any]]:
+    with (
+        GitLabStandIn(TOKEN, "shop/web") as gl,
+        DingTalkRobot(DING_SECRET, DING_TOKEN) as ding,
+        SlackHook() as slack,
+        SmtpSink() as smtp,
+    ):
+        yield {"gitlab": gl, "dingtalk": ding, "slack": slack, "smtp": smtp}
+
+
+def notify_config(servers: dict[str, Any], timeout: float = 3) -> str:
+    return json.dumps(
+        {
+            "gitlab_card": True,
+            "dingtalk": True,
+            "slack": True,
+            "timeout_seconds": timeout,
+            "email": {
+                "smtp_host": "127.0.0.1",
+                "smtp_port": servers["smtp"].port,
+                "starttls": False,
+                "sender": "gitops@example.com",
+                "recipients": ["dev@example.com"],
+            },
+        }
+    )
+
+
+def ci_env(
+    servers: dict[str, Any],
+    tmp_path: Path,
+    *,
+    branch: str = "feature/cart",
+    commit: str = SHA1,
+    mr: str = "5",
+    result: str = "success",
+    **extra: str,
+) -> dict[str, str]:
+    env = {
+        "PATH": os.environ["PATH"],
+        "GITOPS_APP": "web",
+        "CI_COMMIT_SHA": commit,
+        "CI_COMMIT_REF_NAME": branch,
+        "CI_PROJECT_PATH": "shop/web",
+        "CI_PIPELINE_URL": "https://gitlab.example.com/shop/web/-/pipelines/77",
+        "CI_JOB_URL": "https://gitlab.example.com/shop/web/-/jobs/9",
+        "GITLAB_USER_LOGIN": "alice",
+        "CI_API_V4_URL": servers["gitlab"].url + "/api/v4",
+        "GITOPS_NOTIFY_TOKEN": TOKEN,
+        "DINGTALK_WEBHOOK": servers["dingtalk"].webhook,
+        "DINGTALK_SECRET": DING_SECRET,
+        "SLACK_WEBHOOK_URL": servers["slack"].webhook,
+        "SMTP_PASSWORD": "smtp-password-xyz",
+        "DEPLOY_URL": "http://127.0.0.1:9/not-listening",
+    }
+    if branch in ("latest", "master"):
+        env["CI_COMMIT_BRANCH"] = branch
+    elif mr:
+        env["CI_MERGE_REQUEST_IID"] = mr
+    if result == "success":
+        env["DEPLOY_RESULT"] = "success"
+    return {**env, **extra}
+
+
+def notify(env: dict[str, str], config: str, reports: Path | None = None) -> subprocess.CompletedProcess[str]:
+    args = [sys.executable, "-m", "gitops", "notify", "--from-ci", "--notify-config", config]
+    if reports is not None:
+        args += ["--reports", str(reports)]
+    return subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_first_run_creates_the_card_and_the_second_edits_it(servers: dict[str, Any], tmp_path: Path) -> None:
+    first = notify(ci_env(servers, tmp_path), notify_config(servers))
+    assert first.returncode == 0, first.stdout + first.stderr
+    notes = servers["gitlab"].state.notes[5]
+    assert len(notes) == 1 and "Release card: web" in notes[0].body and "`11111111`" in notes[0].body
+    second = notify(ci_env(servers, tmp_path, commit=SHA2), notify_config(servers))
+    assert second.returncode == 0, second.stdout
+    assert len(notes) == 1, "the same note is edited, not a new one"
+    assert "`22222222`" in notes[0].body and notes[0].body.count("· preview · deploy `") == 2
+    assert "unreachable" in notes[0].body, "preview health is shown"
+    statuses = servers["gitlab"].state.statuses
+    assert [(s["sha"], s["name"], s["state"]) for s in statuses] == [
+        (SHA1, "gitops/preview", "success"),
+        (SHA2, "gitops/preview", "success"),
+    ]
+    assert statuses[0]["target_url"] == "https://gitlab.example.com/shop/web/-/jobs/9"
+
+
+def test_failed_release_card_lists_failing_tests(servers: dict[str, Any], tmp_path: Path) -> None:
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (reports / "unit.xml").write_text(JUNIT_FAIL)
+    done = notify(ci_env(servers, tmp_path, result="failed"), notify_config(servers), reports)
+    assert done.returncode == 3, done.stdout
+    body = servers["gitlab"].state.notes[5][0].body
+    assert "1 passed, 2 failed, 1 skipped" in body
+    assert "shop.cart.test\\_discount`: assert 90 == 85" in body and "KeyError: 'vat'" in body
+    assert "❌ deploy" in body
+    assert servers["gitlab"].state.statuses[0]["state"] == "failed"
+    assert "FAILED" in servers["slack"].messages[0]["text"]
+
+
+def test_staging_deploy_updates_the_card_of_the_mr_that_brought_the_commit(
+    servers: dict[str, Any], tmp_path: Path
+) -> None:
+    assert notify(ci_env(servers, tmp_path), notify_config(servers)).returncode == 0
+    servers["gitlab"].state.mrs_of_commit[SHA2] = [5]
+    done = notify(ci_env(servers, tmp_path, branch="latest", commit=SHA2, mr=""), notify_config(servers))
+    assert done.returncode == 0, done.stdout
+    body = servers["gitlab"].state.notes[5][0].body
+    assert "| staging | `22222222` | ✅ deploy" in body and "| preview | `11111111`" in body
+    assert servers["gitlab"].state.statuses[-1]["name"] == "gitops/staging"
+
+
+def test_chat_and_email_receive_the_release(servers: dict[str, Any], tmp_path: Path) -> None:
+    done = notify(ci_env(servers, tmp_path), notify_config(servers))
+    assert done.returncode == 0, done.stdout
+    (ding,) = servers["dingtalk"].messages
+    assert ding["msgtype"] == "markdown" and "web deploy to preview released" in ding["markdown"]["title"]
+    assert servers["dingtalk"].rejected == []
+    assert "web deploy to preview released" in servers["slack"].messages[0]["text"]
+    (mail,) = servers["smtp"].messages
+    assert mail["To"] == "dev@example.com" and mail["Subject"].startswith("[gitops] web deploy to preview")
+    kinds = {part.get_content_type() for part in mail.walk()}
+    assert {"text/plain", "text/html"} <= kinds
+
+
+def test_a_wrong_dingtalk_secret_is_rejected_by_the_signature_check_and_others_still_deliver(
+    servers: dict[str, Any], tmp_path: Path
+) -> None:
+    done = notify(ci_env(servers, tmp_path, DINGTALK_SECRET="SECwrong-secret-0000"), notify_config(servers))
+    assert done.returncode == 4
+    assert servers["dingtalk"].rejected == ["sign"] and not servers["dingtalk"].messages
+    assert "notify: dingtalk FAILED: ChannelError: DingTalk answered errcode 310000" in done.stdout
+    assert servers["slack"].messages and servers["smtp"].messages and servers["gitlab"].state.notes[5]
+
+
+@pytest.mark.parametrize("slack", [SlackHook(mode="down"), SlackHook(delay=3)], ids=["down", "slow"])
+def test_a_channel_down_or_slow_does_not_block_the_others(
+    servers: dict[str, Any], tmp_path: Path, slack: SlackHook
+) -> None:
+    with slack:
+        env = ci_env(servers, tmp_path, SLACK_WEBHOOK_URL=slack.webhook)
+        done = notify(env, notify_config(servers, timeout=1))
+    assert done.returncode == 4, done.stdout
+    assert "notify: slack FAILED" in done.stdout
+    assert servers["dingtalk"].messages and servers["smtp"].messages and servers["gitlab"].state.notes[5]
+
+
+def test_no_secret_appears_in_any_output(servers: dict[str, Any], tmp_path: Path) -> None:
+    env = ci_env(servers, tmp_path, CI_API_V4_URL="http://127.0.0.1:9/api/v4")  # GitLab down: error text
+    with SlackHook(mode="down") as slack:
+        env["SLACK_WEBHOOK_URL"] = slack.webhook
+        done = notify(env, notify_config(servers, timeout=1))
+    output = done.stdout + done.stderr
+    assert done.returncode == 4 and "gitlab FAILED" in output
+    for secret in (TOKEN, DING_SECRET, DING_TOKEN, "hook-secret-XYZ", "smtp-password-xyz"):
+        assert secret not in output
+    for message in servers["dingtalk"].messages:
+        assert DING_SECRET not in json.dumps(message)
+
+
+def test_cards_of_other_users_are_never_edited(servers: dict[str, Any], tmp_path: Path) -> None:
+    spoof = render_card(card_state(""), report())
+    servers["gitlab"].state.notes[5] = [Note(1, spoof, "mallory")]
+    assert notify(ci_env(servers, tmp_path), notify_config(servers)).returncode == 0
+    notes = servers["gitlab"].state.notes[5]
+    assert len(notes) == 2 and notes[0].body == spoof and notes[1].author == "gitops-bot"
+
+
+def report(**changes: Any) -> ReleaseReport:
+    base: dict[str, Any] = {
+        "app": "web",
+        "environment": "preview",
+        "action": "deploy",
+        "commit": SHA1,
+        "branch": "feature/x",
+        "project": "shop/web",
+        "result": "success",
+        "tests": summarize_junit([]),
+    }
+    return ReleaseReport(**{**base, **changes})
+
+
+def test_junit_summary_counts_errors_as_failures(tmp_path: Path) -> None:
+    path = tmp_path / "r.xml"
+    path.write_text(JUNIT_FAIL)
+    summary = summarize_junit([path])
+    assert (summary.passed, summary.failed, summary.skipped) == (1, 2, 1)
+    assert [t.name for t in summary.failing] == ["shop.cart.test_discount", "shop.cart.test_tax"]
+
+
+def test_card_state_survives_markdown_and_comment_breakers() -> None:
+    nasty = report(reason="--> <b>x</b> | `y`", actor="eve")
+    state = updated_state(card_state(""), nasty, datetime(2026, 3, 4, 12, 0))
+    body = render_card(state, nasty)
+    assert card_state(body) == state
+    assert body.count("-->") == 1, "the hidden marker is closed exactly once"
+    assert "<b>" not in body.split("<!--")[0], "text from users is escaped in the visible card"
