@@ -12,11 +12,14 @@ from typing import Any
 from pulumi import automation as auto
 
 from gitops.admin import StackAdmin
+from gitops.catalog import load_catalog
 from gitops.environments import environment_for_stack
 from gitops.errors import ConfigError
 from gitops.history import table
 from gitops.messages import update_message
 from gitops.naming import short_commit
+from gitops.notify.cli import notify_admin_release
+from gitops.notify.report import ReleaseReport, TestSummary
 from gitops.rollback import plan_rollback
 
 EXIT_DRIFT = 3
@@ -86,6 +89,21 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     }
     admin.release(event, message, on_output=lambda line: print(line, end=""))
     print(f"rolled back {plan.app} to {plan.target.commit}; {short_commit(plan.current.commit)} is on hold")
+    catalog = load_catalog(args.root / "apps.yaml")
+    report = ReleaseReport(
+        app=plan.app,
+        environment=args.stack,
+        action="rollback",
+        commit=plan.target.commit,
+        branch=env.deploy_branch,
+        project=catalog.app(plan.app).gitlab_project,
+        result="success",
+        tests=TestSummary(),
+        actor=_actor(),
+        reason=args.reason,
+        related_commits=(plan.current.commit,),
+    )
+    notify_admin_release(args.root, args.stack, report)
     return 0
 
 

@@ -16,6 +16,7 @@ from gitops.messages import update_message
 from tests.fake_pulumi import FakeBackend, FakePulumiCommand, history_item
 from tests.gitutil import GitRepo
 from tests.harness import ROOT
+from tests.servers import GitLabStandIn, SlackHook
 
 
 @pytest.fixture()
@@ -160,3 +161,36 @@ def test_message_command_prints_the_agreed_format(capsys: pytest.CaptureFixture[
     assert (
         out == "deploy web@aaaaaaaa from master by alice (pipeline https://gitlab.example.com/shop/web/-/pipelines/9)"
     )
+
+
+def test_rollback_asks_before_it_changes_anything(
+    master_repo: tuple[GitRepo, list[str]], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo, (a, b, c, _) = master_repo
+    backend = backend_with_releases(repo, [a, b, c])
+    monkeypatch.setattr("builtins.input", lambda prompt: "n")
+    assert cli(backend, "rollback", "--stack", "prod", "--app", "web", "--reason", "errors") == 1
+    assert "aborted: nothing changed" in capsys.readouterr().out
+    assert backend.outputs["releases"]["web"]["commit"] == c and sum(call[0] == "up" for call in backend.calls) == 3
+
+
+def test_rollback_is_announced_on_the_mr_of_the_rolled_back_commit(
+    master_repo: tuple[GitRepo, list[str]], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GitLab and Slack are the loopback stand-ins of tests/servers.py."""
+    repo, (a, b, c, _) = master_repo
+    backend = backend_with_releases(repo, [a, b, c])
+    with GitLabStandIn("glpat-admin", "shop/web") as gl, SlackHook() as slack:
+        gl.state.mrs_of_commit[c] = [12]
+        monkeypatch.setenv("GITOPS_NOTIFY_CONFIG", '{"gitlab_card": true, "slack": true, "timeout_seconds": 3}')
+        monkeypatch.setenv("GITOPS_NOTIFY_TOKEN", "glpat-admin")
+        monkeypatch.setenv("CI_API_V4_URL", gl.url + "/api/v4")
+        monkeypatch.setenv("SLACK_WEBHOOK_URL", slack.webhook)
+        monkeypatch.setenv("GITLAB_USER_LOGIN", "bob")
+        assert cli(backend, "rollback", "--stack", "prod", "--app", "web", "--reason", "checkout 500s", "--yes") == 0
+    out = capsys.readouterr().out
+    assert "notify: gitlab delivered" in out and "notify: slack delivered" in out and "glpat-admin" not in out
+    (note,) = gl.state.notes[12]
+    assert f"| prod | `{b[:8]}` | ✅ rollback" in note.body and "reason: checkout 500s" in note.body
+    assert gl.state.statuses[-1]["name"] == "gitops/prod" and gl.state.statuses[-1]["sha"] == b
+    assert "web rollback to prod released" in slack.messages[0]["text"]

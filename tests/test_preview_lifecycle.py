@@ -95,3 +95,16 @@ def test_colliding_branch_slugs_deploy_side_by_side(web_repo: Repo) -> None:
         if r.is_kubernetes_object and r.inputs["kind"] == "Ingress"
     ]
     assert len(set(hosts)) == 2
+
+
+def test_unicode_branch_gets_a_valid_preview_and_can_be_stopped(web_repo: Repo) -> None:
+    git, _ = web_repo
+    sha = git.branch_with_commit("功能/登录-ü", "latest")
+    first = run("preview", repo=git.path, app="web", branch="功能/登录-ü", commit=sha)
+    ((key, preview),) = first.outputs["previews"].items()
+    assert key == preview_id("web", "功能/登录-ü") and len(key) <= 63 and key.isascii()
+    assert preview["url"] == f"https://{key}.preview.example.com"
+    (namespace,) = [r for r in first.resources if r.is_kubernetes_object and r.inputs["kind"] == "Namespace"]
+    assert namespace.inputs["metadata"]["annotations"]["gitops/branch"] == "功能/登录-ü"
+    stopped = run("preview", previous=first.outputs, app="web", branch="功能/登录-ü", action="stop")
+    assert stopped.outputs["previews"] == {}

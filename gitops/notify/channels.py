@@ -123,8 +123,9 @@ class GitLabCard:
         )
         if report.mr_iid is not None:
             iids = [report.mr_iid]
-        else:  # a staging/prod deploy: the MRs whose commits it ships
-            iids = sorted({int(mr["iid"]) for mr in commit.merge_requests()})
+        else:  # a staging/prod deploy or a rollback: the MRs whose commits it ships or removes
+            commits = [commit] + [project.commits.get(c, lazy=True) for c in report.related_commits]
+            iids = sorted({int(mr["iid"]) for c in commits for mr in c.merge_requests()})
         me = client.user.username if client.user else None
         for iid in iids:
             self._upsert_card(project.mergerequests.get(iid, lazy=True), report, now, me)

@@ -1,44 +1,40 @@
-"""``python -m gitops notify``: the pipeline's report step."""
+"""``python -m gitops notify`` (the pipeline's report step) and notifications of admin commands."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from gitops.catalog import load_catalog
 from gitops.environments import environment_for_stack
-from gitops.notify.dispatch import channels_from, deliver, exit_code, health_of, redactor
-from gitops.notify.report import report_from_ci
-from gitops.settings import NotifySettings, settings_from_config
+from gitops.notify.dispatch import Outcome, channels_from, deliver, exit_code, health_of, redactor
+from gitops.notify.report import ReleaseReport, report_from_ci
+from gitops.settings import NotifySettings, StackSettings, settings_from_config
 from gitops.stackfile import load_stack_config
 from gitops.validation import parse_model
 
+OVERRIDE_ENV = "GITOPS_NOTIFY_CONFIG"
 
-def _notify_settings(root: Path, stack: str, override: str | None) -> tuple[NotifySettings, Any]:
+
+def stack_settings(root: Path, stack: str, override: str | None) -> tuple[NotifySettings, StackSettings]:
+    """The stack's ``gitops:notify``, unless replaced by JSON (flag, or $GITOPS_NOTIFY_CONFIG)."""
     config = load_stack_config(root, stack)
     raw = {k.removeprefix("gitops:"): v for k, v in config.values.items() if k.startswith("gitops:")}
     settings = settings_from_config(environment_for_stack(stack), raw, source=f"Pulumi.{stack}.yaml")
     notify = settings.notify
     if override:
-        notify = parse_model(NotifySettings, json.loads(override), source="--notify-config")
+        notify = parse_model(NotifySettings, json.loads(override), source="notify config override")
     return notify, settings
 
 
-def cmd_notify(args: argparse.Namespace) -> int:
-    environ = dict(os.environ)
+def send(report: ReleaseReport, notify: NotifySettings, environ: Mapping[str, str], now: datetime) -> list[Outcome]:
+    """Deliver to every configured channel and print one line per channel (secrets redacted)."""
     redact = redactor(environ)
-    now = datetime.fromisoformat(args.now) if args.now else datetime.now(UTC)
-    draft = report_from_ci(environ, Path(args.reports) if args.reports else None)
-    notify, settings = _notify_settings(args.root, draft.environment, args.notify_config)
-    health = ""
-    if draft.ok and draft.url:
-        spec = load_catalog(args.root / settings.catalog).app(draft.app)
-        health = health_of(draft.url, spec.health_path, notify.timeout_seconds)
-    report = report_from_ci(environ, Path(args.reports) if args.reports else None, health=health)
     channels = channels_from(notify, environ)
     print(redact(f"notify: {report.title}; tests: {report.tests.line()}"))
     outcomes = deliver(report, channels, now, timeout=notify.timeout_seconds, redact=redact)
@@ -46,7 +42,30 @@ def cmd_notify(args: argparse.Namespace) -> int:
         print(f"notify: {outcome.channel} " + ("delivered" if outcome.ok else f"FAILED: {outcome.detail}"))
     if not channels:
         print("notify: no channel configured for this environment")
-    code = exit_code(report, outcomes)
+    return outcomes
+
+
+def notify_admin_release(root: Path, stack: str, report: ReleaseReport) -> None:
+    """Announce a rollback or hold change from an admin's machine; failures are only reported."""
+    environ = dict(os.environ)
+    notify, settings = stack_settings(root, stack, environ.get(OVERRIDE_ENV))
+    if settings.gitlab is not None:
+        environ.setdefault("CI_API_V4_URL", settings.gitlab.base_url)
+    send(report, notify, environ, datetime.now(UTC))
+
+
+def cmd_notify(args: argparse.Namespace) -> int:
+    environ = dict(os.environ)
+    now = datetime.fromisoformat(args.now) if args.now else datetime.now(UTC)
+    reports = Path(args.reports) if args.reports else None
+    draft = report_from_ci(environ, reports)
+    notify, settings = stack_settings(args.root, draft.environment, args.notify_config or environ.get(OVERRIDE_ENV))
+    health = ""
+    if draft.ok and draft.url:
+        spec = load_catalog(args.root / settings.catalog).app(draft.app)
+        health = health_of(draft.url, spec.health_path, notify.timeout_seconds)
+    report = report_from_ci(environ, reports, health=health)
+    code = exit_code(report, send(report, notify, environ, now))
     print({0: "notify: done", 3: "notify: the release failed (reported)", 4: "notify: a notification failed"}[code])
     return code
 

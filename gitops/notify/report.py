@@ -79,6 +79,7 @@ class ReleaseReport:
     actor: str = ""
     reason: str = ""
     health: str = ""
+    related_commits: tuple[str, ...] = ()  # e.g. the commit a rollback went away from: its MR hears of it
 
     @property
     def ok(self) -> bool:
