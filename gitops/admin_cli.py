@@ -45,8 +45,13 @@ def cmd_history(args: argparse.Namespace) -> int:
         entries = entries[-args.limit :]
     if args.json:
         print(json.dumps([e.to_json() for e in reversed(entries)], indent=2))
-    else:
-        print(table(entries) if entries else "no updates in this stack's history")
+        return 0
+    print(table(entries) if entries else "no updates in this stack's history")
+    holds = _admin(args).outputs().get("holds") or {}
+    for app, hold in sorted(holds.items()):
+        if not args.app or app == args.app:
+            refused = ", ".join(short_commit(c) for c in hold["commits"])
+            print(f"HOLD {app}: refuses {refused} since {hold['since']} ({hold['reason']})")
     return 0
 
 

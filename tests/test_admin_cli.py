@@ -95,6 +95,9 @@ def test_rollback_that_sticks_until_a_fix_or_an_explicit_clear(
 
     assert cli(backend, "status", "--stack", "prod") == 0
     assert f"HOLD web: refuses {c[:8]} until a fix descends from it" in capsys.readouterr().out
+    assert cli(backend, "history", "--stack", "prod", "--app", "web") == 0
+    listed = capsys.readouterr().out
+    assert f"HOLD web: refuses {c[:8]} since" in listed and "rollback" in listed and "failed" in listed
 
     admin.release({"app": "web", "commit": fix, "branch": "master"}, "deploy fix", on_output=print)
     assert backend.outputs["holds"] == {}

@@ -29,6 +29,10 @@ def test_sample_renders_all_three_stacks_and_every_manifest_validates_strictly(t
     assert len(files) == 24 + 21 + 42
     checked = validate(files)
     assert checked.returncode == 0, checked.stdout + checked.stderr
+    again = tmp_path / "again"
+    assert gitops("sample", "--out", str(again)).returncode == 0
+    for path in files:
+        assert (again / path.relative_to(tmp_path)).read_text() == path.read_text(), "same inputs, same output"
 
 
 def test_validator_rejects_a_broken_manifest(tmp_path: Path) -> None:
