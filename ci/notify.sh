@@ -4,5 +4,5 @@
 # 4 a notification channel failed (the release is not affected). The report job allows 3 and 4.
 set -uo pipefail
 engine=${GITOPS_HOME:-/opt/gitops}
-cd "$engine"
+cd "$engine" || exit 1
 exec .venv/bin/python -m gitops notify --from-ci --reports "$CI_PROJECT_DIR/reports"

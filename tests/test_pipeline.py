@@ -211,6 +211,13 @@ def test_ci_scripts_never_trace_or_echo_secrets() -> None:
         assert done.returncode == 0, done.stderr
 
 
+def test_shell_scripts_pass_shellcheck() -> None:
+    scripts = [*sorted((ROOT / "ci").glob("*.sh")), ROOT / "dev", ROOT / ".ci" / "run"]
+    tool = Path(sys.executable).parent / "shellcheck"
+    done = subprocess.run([str(tool), *map(str, scripts)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout
+
+
 @pytest.mark.parametrize("branch", ["master", "latest", "feature/login"])
 def test_needs_of_every_selected_job_are_selected_too(ci_repo: Path, branch: str) -> None:
     args = [str(GITLAB_CI_LOCAL), "--validate-dependency-chain"]
