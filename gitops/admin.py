@@ -12,7 +12,7 @@ from typing import Any
 from pulumi import automation as auto
 
 from gitops.history import HistoryEntry, ledger
-from gitops.settings import EVENT_KEYS, NAMESPACE
+from gitops.settings import NAMESPACE
 
 PAGE_SIZE = 50
 MAX_PAGES = 10_000
@@ -57,7 +57,7 @@ class StackAdmin:
     def release(self, event: Mapping[str, str], message: str, on_output: Callable[[str], None]) -> None:
         """`pulumi up` with the event as config; the event keys are removed again afterwards, so a
         later update without them re-applies the state instead of repeating this event."""
-        keys = [f"{NAMESPACE}:{k}" for k in EVENT_KEYS]
+        keys = [f"{NAMESPACE}:{k}" for k in event]
         self._stack.set_all_config({f"{NAMESPACE}:{k}": auto.ConfigValue(v) for k, v in event.items()})
         try:
             self._stack.up(message=message, on_output=on_output)

@@ -92,6 +92,8 @@ def cmd_rollback(args: argparse.Namespace) -> int:
         "action": "rollback",
         "reason": args.reason,
     }
+    if args.repo:  # the baseline checks the target against the app's clone
+        event["sourceRepo"] = str(Path(args.repo).resolve())
     admin.release(event, message, on_output=lambda line: print(line, end=""))
     print(f"rolled back {plan.app} to {plan.target.commit}; {short_commit(plan.current.commit)} is on hold")
     catalog = load_catalog(args.root / "apps.yaml")
@@ -195,6 +197,7 @@ def add_admin_commands(sub: Any) -> None:
     target.add_argument("--to", help="a commit released successfully here before")
     target.add_argument("--steps", type=int, default=1)
     rollback.add_argument("--reason", required=True)
+    rollback.add_argument("--repo", help="local clone of the app (default: $CI_PROJECT_DIR)")
     rollback.add_argument("--dry-run", action="store_true")
     rollback.add_argument("--yes", action="store_true")
     rollback.set_defaults(func=cmd_rollback)
