@@ -161,6 +161,13 @@ def test_every_gitlab_resource_has_exactly_one_owning_stack() -> None:
         for resource in result.resources:
             if resource.custom and resource.type.startswith("gitlab:index/"):
                 owners.setdefault(identity(resource), []).append(stack)
+        (provider,) = result.of_type("pulumi:providers:gitlab")
+        assert (
+            provider.inputs["earlyAuthCheck"] == "false" and "token" not in provider.inputs
+        )  # provider config is text
+        for resource in result.resources:
+            if resource.custom and resource.type.startswith("gitlab:index/"):
+                assert resource.provider.rsplit("::", 1)[0] == provider.urn, "explicit provider, never a default"
     shared = {k: v for k, v in owners.items() if len(v) > 1}
     assert not shared, shared
     assert {s for v in owners.values() for s in v} == {"preview", "staging", "prod"}
