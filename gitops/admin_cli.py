@@ -38,7 +38,8 @@ def _actor() -> str:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    entries = _admin(args).history()
+    admin = _admin(args)
+    entries = admin.history()
     if args.app:
         entries = [e for e in entries if e.app == args.app]
     if args.limit:
@@ -47,7 +48,7 @@ def cmd_history(args: argparse.Namespace) -> int:
         print(json.dumps([e.to_json() for e in reversed(entries)], indent=2))
         return 0
     print(table(entries) if entries else "no updates in this stack's history")
-    holds = _admin(args).outputs().get("holds") or {}
+    holds = admin.outputs().get("holds") or {}
     for app, hold in sorted(holds.items()):
         if not args.app or app == args.app:
             refused = ", ".join(short_commit(c) for c in hold["commits"])

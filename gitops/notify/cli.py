@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -58,13 +59,13 @@ def cmd_notify(args: argparse.Namespace) -> int:
     environ = dict(os.environ)
     now = datetime.fromisoformat(args.now) if args.now else datetime.now(UTC)
     reports = Path(args.reports) if args.reports else None
-    draft = report_from_ci(environ, reports)
+    draft = report_from_ci(environ, reports)  # health is added once the settings say how to probe
     notify, settings = stack_settings(args.root, draft.environment, args.notify_config or environ.get(OVERRIDE_ENV))
     health = ""
     if draft.ok and draft.url:
         spec = load_catalog(args.root / settings.catalog).app(draft.app)
         health = health_of(draft.url, spec.health_path, notify.timeout_seconds)
-    report = report_from_ci(environ, reports, health=health)
+    report = replace(draft, health=health)
     code = exit_code(report, send(report, notify, environ, now))
     print({0: "notify: done", 3: "notify: the release failed (reported)", 4: "notify: a notification failed"}[code])
     return code

@@ -100,7 +100,7 @@ def environment_of(environ: Mapping[str, str]) -> str:
     return "preview"
 
 
-def report_from_ci(environ: Mapping[str, str], reports_dir: Path | None, health: str = "") -> ReleaseReport:
+def report_from_ci(environ: Mapping[str, str], reports_dir: Path | None) -> ReleaseReport:
     """Build the report in the pipeline's report job (GitLab predefined variables + deploy.env)."""
     missing = [
         k for k in ("GITOPS_APP", "CI_COMMIT_SHA", "CI_COMMIT_REF_NAME", "CI_PROJECT_PATH") if not environ.get(k)
@@ -124,5 +124,4 @@ def report_from_ci(environ: Mapping[str, str], reports_dir: Path | None, health:
         url=environ.get("DEPLOY_URL", ""),
         actor=environ.get("GITLAB_USER_LOGIN", ""),
         reason=environ.get("GITOPS_REASON", ""),
-        health=health,
     )
