@@ -134,12 +134,15 @@ def _plan_previews(
 ) -> Plan:
     previews = dict(previous.previews)
     removed: list[Removal] = []
+    notes: list[str] = []
     current: str | None = None
     if event is not None:
         key = preview_id(event.app, event.branch)
         if event.action is Action.STOP:
             if previews.pop(key, None) is not None:
                 removed.append(Removal(key, "stopped"))
+            else:
+                notes.append(f"no preview of {event.app} for branch {event.branch!r}: nothing to stop")
         else:
             assert event.commit is not None
             current = key
@@ -169,4 +172,4 @@ def _plan_previews(
     for _, key in by_idle[: max(excess, 0)]:
         del previews[key]
         removed.append(Removal(key, f"evicted: more than {settings.preview.max_previews} previews"))
-    return Plan(replace(previous, previews=previews), removed=removed)
+    return Plan(replace(previous, previews=previews), removed=removed, notes=notes)

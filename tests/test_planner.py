@@ -114,6 +114,8 @@ def test_preview_deploy_resets_ttl_and_stop_removes() -> None:
     assert redeployed.previews[preview_id("web", "feature/a")].last_deployed == timestamp(NOW)
     stopped = plan(PREVIEW, settings(), preview_event("feature/a", Action.STOP), redeployed, now=NOW)
     assert stopped.state.previews == {} and stopped.removed[0].reason == "stopped"
+    again = plan(PREVIEW, settings(), preview_event("feature/a", Action.STOP), stopped.state, now=NOW)
+    assert again.state == stopped.state and again.notes == ["no preview of web for branch 'feature/a': nothing to stop"]
 
 
 def test_previews_of_deleted_or_merged_branches_are_pruned_only_for_known_repos() -> None:
