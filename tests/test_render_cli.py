@@ -41,41 +41,19 @@ def test_validator_rejects_a_broken_manifest(tmp_path: Path) -> None:
     assert validate([bad]).returncode != 0
 
 
+def render_prod(commit: str, repo: Path, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return gitops(
+        "render", "--stack", "prod", "--app", "web", "--commit", commit, "--repo", str(repo), "--out", str(out), *extra
+    )
+
+
 def test_render_chains_state_and_fails_with_the_program_error(tmp_path: Path, web_repo: Repo) -> None:
     git, shas = web_repo
-    first = gitops(
-        "render",
-        "--stack",
-        "prod",
-        "--app",
-        "web",
-        "--commit",
-        shas["master"],
-        "--repo",
-        str(git.path),
-        "--now",
-        "2026-03-04T12:00:00",
-        "--out",
-        str(tmp_path / "a"),
-    )
+    first = render_prod(shas["master"], git.path, tmp_path / "a", "--now", "2026-03-04T12:00:00")
     assert first.returncode == 0, first.stderr
     state = tmp_path / "a" / "prod" / "outputs.json"
     assert json.loads(state.read_text())["releases"]["web"]["commit"] == shas["master"]
-    refused = gitops(
-        "render",
-        "--stack",
-        "prod",
-        "--app",
-        "web",
-        "--commit",
-        shas["latest"],
-        "--repo",
-        str(git.path),
-        "--state",
-        str(state),
-        "--out",
-        str(tmp_path / "b"),
-    )
+    refused = render_prod(shas["latest"], git.path, tmp_path / "b", "--state", str(state))
     assert refused.returncode == 2
     assert "refused: environment prod, branch 'master'" in refused.stderr
     assert "Traceback" not in refused.stderr
