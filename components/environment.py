@@ -37,6 +37,9 @@ class AppEnvironment(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
         type_token: str = "gitops:env:AppEnvironment",
     ) -> None:
+        # protect is inherited by every child (pulumi.Resource infers it from the parent): the engine
+        # then refuses each delete or replacement of a live staging/prod object (see README, Safety).
+        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(protect=workload.protected))
         super().__init__(type_token, name, None, opts)
         self.namespace = AppNamespace(
             f"{name}", _namespace_spec(workload, settings), provider, pulumi.ResourceOptions(parent=self)

@@ -20,10 +20,13 @@ class ClusterTarget:
 
 
 def cluster_targets(
-    settings: StackSettings, stack: str, kubeconfigs: Mapping[str, pulumi.Output[str]]
+    settings: StackSettings, stack: str, kubeconfigs: Mapping[str, pulumi.Output[str]], *, protect: bool
 ) -> list[ClusterTarget]:
-    """A provider per named cluster; with none named, one that renders YAML to a directory."""
+    """A provider per named cluster; with none named, one that renders YAML to ``renderDir`` (an explicit
+    setting, preview only: ``StackSettings.check_targets``). Protected providers cannot be dropped by
+    removing a cluster from the settings while objects still live there."""
     if not settings.clusters:
+        assert settings.renderDir is not None
         provider = k8s.Provider(
             f"{stack}-{RENDER_TARGET}",
             render_yaml_to_directory=f"{settings.renderDir}/{stack}",
@@ -38,6 +41,7 @@ def cluster_targets(
             kubeconfig=kubeconfigs.get(cluster.name),
             cluster_identifier=cluster.identifier,
             delete_unreachable=False,
+            opts=pulumi.ResourceOptions(protect=protect),
         )
         targets.append(ClusterTarget(cluster.name, provider))
     return targets

@@ -5,6 +5,7 @@ Only this module talks to the Pulumi CLI; the logic it feeds (history, rollback,
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from gitops.settings import NAMESPACE
 
 PAGE_SIZE = 50
 MAX_PAGES = 10_000
+LOCK_POLL_SECONDS = 15
 
 
 def _summary_json(summary: auto.UpdateSummary) -> dict[str, Any]:
@@ -63,6 +65,29 @@ class StackAdmin:
             self._stack.up(message=message, on_output=on_output)
         finally:
             self._stack.remove_all_config(keys)
+
+    def release_when_unlocked(
+        self,
+        event: Mapping[str, str],
+        message: str,
+        on_output: Callable[[str], None],
+        *,
+        wait_seconds: float,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """``release``, waiting (bounded, visibly) while another update holds the stack's lock."""
+        deadline = clock() + wait_seconds
+        while True:
+            try:
+                self.release(event, message, on_output)
+                return
+            except auto.ConcurrentUpdateError:
+                left = deadline - clock()
+                if left <= 0:
+                    raise
+                on_output(f"stack {self.name} is locked by another update; waiting ({int(left)}s left)\n")
+                sleep(min(LOCK_POLL_SECONDS, left))
 
     def drift(self) -> dict[str, int]:
         """Resource changes a refresh would make (`pulumi refresh --preview-only`)."""

@@ -1,4 +1,5 @@
-"""Admin commands: history, rollback, status, hold clear, drift (through ``gitops.admin``)."""
+"""Admin commands: history, rollback, status, hold clear, drift, init, retire, and the CI ``release``
+wrapper (through ``gitops.admin``)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import argparse
 import getpass
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -14,16 +16,21 @@ from pulumi import automation as auto
 from gitops.admin import StackAdmin
 from gitops.catalog import load_catalog
 from gitops.environments import environment_for_stack
-from gitops.errors import ConfigError
+from gitops.errors import ConfigError, GitOpsError
 from gitops.history import table
 from gitops.messages import update_message
 from gitops.naming import short_commit
 from gitops.notify.cli import notify_admin_release
 from gitops.notify.report import ReleaseReport, TestSummary
+from gitops.recovery import restore_after_failure
 from gitops.rollback import plan_rollback
+from gitops.state import CarriedState, parse_outputs
 
 EXIT_DRIFT = 3
 EXIT_ABORTED = 1
+EXIT_FAILED_RESTORED = 1  # the release failed; the previous release runs again
+EXIT_FAILED = 2
+DEFAULT_LOCK_WAIT = 1800.0
 
 
 def _admin(args: argparse.Namespace) -> StackAdmin:
@@ -37,6 +44,19 @@ def _actor() -> str:
     return os.environ.get("GITLAB_USER_LOGIN") or getpass.getuser()
 
 
+def _state(admin: StackAdmin) -> CarriedState:
+    """The stack's outputs, parsed like the program parses them (corrupted state is a clear error)."""
+    return parse_outputs(admin.outputs())
+
+
+def _confirmed(args: argparse.Namespace, question: str) -> bool:
+    return bool(args.yes) or input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+
+
+def _print(line: str) -> None:
+    print(line, end="")
+
+
 def cmd_history(args: argparse.Namespace) -> int:
     admin = _admin(args)
     entries = admin.history()
@@ -48,11 +68,10 @@ def cmd_history(args: argparse.Namespace) -> int:
         print(json.dumps([e.to_json() for e in reversed(entries)], indent=2))
         return 0
     print(table(entries) if entries else "no updates in this stack's history")
-    holds = admin.outputs().get("holds") or {}
-    for app, hold in sorted(holds.items()):
+    for app, hold in sorted(_state(admin).state.holds.items()):
         if not args.app or app == args.app:
-            refused = ", ".join(short_commit(c) for c in hold["commits"])
-            print(f"HOLD {app}: refuses {refused} since {hold['since']} ({hold['reason']})")
+            refused = ", ".join(short_commit(c) for c in hold.commits)
+            print(f"HOLD {app}: refuses {refused} since {hold.since} ({hold.reason})")
     return 0
 
 
@@ -73,7 +92,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     if args.dry_run:
         print("dry run: nothing changed")
         return 0
-    if not args.yes and input("proceed? [y/N] ").strip().lower() not in ("y", "yes"):
+    if not _confirmed(args, "proceed?"):
         print("aborted: nothing changed")
         return EXIT_ABORTED
     assert env.deploy_branch is not None
@@ -95,7 +114,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     }
     if args.repo:  # the baseline checks the target against the app's clone
         event["sourceRepo"] = str(Path(args.repo).resolve())
-    admin.release(event, message, on_output=lambda line: print(line, end=""))
+    admin.release(event, message, on_output=_print)
     print(f"rolled back {plan.app} to {plan.target.commit}; {short_commit(plan.current.commit)} is on hold")
     catalog = load_catalog(args.root / "apps.yaml")
     report = ReleaseReport(
@@ -119,32 +138,151 @@ def cmd_hold_clear(args: argparse.Namespace) -> int:
     admin = _admin(args)
     message = update_message("clear-hold", args.app, actor=_actor(), reason=args.reason)
     event = {"app": args.app, "action": "clear-hold", "reason": args.reason}
-    admin.release(event, message, on_output=lambda line: print(line, end=""))
+    admin.release(event, message, on_output=_print)
     print(f"hold on {args.app} cleared")
     return 0
 
 
 def status_text(stack: str, outputs: dict[str, Any]) -> str:
+    carried = parse_outputs(outputs)
+    state = carried.state
     lines = [f"stack {stack}"]
-    releases, holds, previews = (outputs.get(k) or {} for k in ("releases", "holds", "previews"))
-    if not (releases or previews):
+    if not carried.recorded:
+        lines.append(f"  NO RECORDED STATE: a new stack (python -m gitops init --stack {stack}) or lost outputs")
+    elif not (state.releases or state.previews):
         lines.append("  nothing deployed")
-    for app, r in sorted(releases.items()):
-        by = f" by {r['actor']}" if r.get("actor") else ""
-        lines.append(f"  {app}: {r['commit']} from {r['branch']} ({r['action']}) since {r['released_at']}{by}")
-    for app, h in sorted(holds.items()):
-        refused = ", ".join(short_commit(c) for c in h["commits"])
-        lines.append(f"  HOLD {app}: refuses {refused} until a fix descends from it; reason: {h['reason']}")
-    for key, p in sorted(previews.items()):
-        lines.append(
-            f"  preview {key}: {p['app']} {p['branch']}@{short_commit(p['commit'])} {p['url']} ({p['last_deployed']})"
-        )
+    for app, r in sorted(state.releases.items()):
+        by = f" by {r.actor}" if r.actor else ""
+        retiring = " RETIRING (unprotected)" if r.retiring else ""
+        lines.append(f"  {app}: {r.commit} from {r.branch} ({r.action}) since {r.released_at}{by}{retiring}")
+    for app, h in sorted(state.holds.items()):
+        refused = ", ".join(short_commit(c) for c in h.commits)
+        lines.append(f"  HOLD {app}: refuses {refused} until a fix descends from it; reason: {h.reason}")
+    for key, p in sorted(state.previews.items()):
+        lines.append(f"  preview {key}: {p.app} {p.branch}@{short_commit(p.commit)} {p.url} ({p.last_deployed})")
     return "\n".join(lines)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     print(status_text(args.stack, _admin(args).outputs()))
     return 0
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    """Record an empty state in a new staging/prod stack (the program refuses to guess one)."""
+    env = environment_for_stack(args.stack)
+    if env.is_preview:
+        raise ConfigError("the preview stack needs no init: previews start from an empty state")
+    admin = _admin(args)
+    message = update_message("init", args.stack, actor=_actor())
+    admin.release({"action": "init"}, message, on_output=_print)
+    print(f"stack {args.stack} initialized: it records an empty state; releases can now be deployed")
+    return 0
+
+
+def cmd_retire(args: argparse.Namespace) -> int:
+    """Remove an app from staging/prod: unprotect its objects (update 1), then delete them (update 2)."""
+    env = environment_for_stack(args.stack)
+    if env.is_preview:
+        raise ConfigError("retire is for staging and prod; a preview is stopped instead")
+    admin = _admin(args)
+    release = _state(admin).state.releases.get(args.app)
+    if release is None:
+        raise ConfigError(f"{args.app} does not run in {args.stack}: nothing to retire")
+    print(f"retire {args.app} from {args.stack}: it runs {release.commit} since {release.released_at}")
+    print(f"  every Kubernetes object of {args.app} on every cluster of {args.stack} will be DELETED")
+    print(f"  reason: {args.reason}")
+    if not _confirmed(args, f"delete {args.app} from {args.stack}?"):
+        print("aborted: nothing changed")
+        return EXIT_ABORTED
+    event = {"app": args.app, "action": "retire", "reason": args.reason}
+    message = update_message("retire", args.app, actor=_actor(), reason=args.reason)
+    steps = ("unprotect", "delete") if not release.retiring else ("delete",)
+    for step in steps:
+        print(f"retire {args.app}: {step}")
+        admin.release(event, message, on_output=_print)
+    print(f"{args.app} retired from {args.stack}; it may now be removed from apps.yaml")
+    return 0
+
+
+def cmd_release(args: argparse.Namespace) -> int:
+    """CI's deploy/stop: wait out the stack lock; restore the last good release if a deploy failed."""
+    env = environment_for_stack(args.stack)
+    admin = _admin(args)
+    event = {"app": args.app, "branch": args.branch, "action": args.action}
+    if args.commit:
+        event["commit"] = args.commit
+    if args.repo:
+        event["sourceRepo"] = str(Path(args.repo).resolve())
+    wait = args.lock_wait if args.lock_wait is not None else _lock_wait_from(os.environ)
+    before = _readable_state(admin)
+    pipeline = os.environ.get("CI_PIPELINE_URL", "")
+    message = update_message(
+        args.action, args.app, actor=_actor(), pipeline=pipeline, commit=args.commit, branch=args.branch
+    )
+    try:
+        admin.release_when_unlocked(event, message, _print, wait_seconds=wait)
+        _write_dotenv(args.dotenv, {"DEPLOY_RESULT": "success"})
+        return 0
+    except auto.CommandError as exc:
+        error = f"{exc}"
+    print(f"error: the {args.action} of {args.app} to {args.stack} failed:{error}")
+    restore = restore_after_failure(env, event, before, error)
+    if restore is None:
+        _write_dotenv(args.dotenv, {"DEPLOY_RESULT": "failed"})
+        return EXIT_FAILED
+    print(f"restoring {args.app} in {args.stack} to {restore.commit}, the release before the failed one")
+    restore_message = update_message(
+        "restore",
+        args.app,
+        actor=_actor(),
+        pipeline=pipeline,
+        commit=restore.commit,
+        from_commit=restore.failed_commit,
+        reason=restore.reason,
+    )
+    restore_event = {**restore.event(args.branch), **({"sourceRepo": event["sourceRepo"]} if args.repo else {})}
+    try:
+        admin.release_when_unlocked(restore_event, restore_message, _print, wait_seconds=wait)
+    except auto.CommandError as exc:
+        print(f"error: the restore of {args.app} to {restore.commit} failed too; an admin must act:{exc}")
+        reason = f"failed; restoring {short_commit(restore.commit)} failed too: an admin must act"
+        _write_dotenv(args.dotenv, {"DEPLOY_RESULT": "failed", "GITOPS_REASON": reason})
+        return EXIT_FAILED
+    print(f"{args.app} in {args.stack} runs {restore.commit} again; the failed release is recorded in the history")
+    reason = f"failed; {short_commit(restore.commit)} restored automatically"
+    _write_dotenv(args.dotenv, {"DEPLOY_RESULT": "failed", "GITOPS_REASON": reason})
+    return EXIT_FAILED_RESTORED
+
+
+def _lock_wait_from(environ: Mapping[str, str]) -> float:
+    text = environ.get("GITOPS_LOCK_WAIT_SECONDS", "")
+    if not text:
+        return DEFAULT_LOCK_WAIT
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1
+    if not 0 <= seconds <= 86_400:
+        raise ConfigError(f"GITOPS_LOCK_WAIT_SECONDS={text[:40]!r} must be a number of seconds from 0 to 86400")
+    return seconds
+
+
+def _readable_state(admin: StackAdmin) -> CarriedState | None:
+    """The state before a release, for a restore; unreadable state means no automatic restore (the
+    program itself refuses to deploy over it)."""
+    try:
+        return _state(admin)
+    except (GitOpsError, auto.CommandError) as exc:
+        print(f"warning: the state before this release cannot be read, so no automatic restore is possible: {exc}")
+        return None
+
+
+def _write_dotenv(path: str | None, values: dict[str, str]) -> None:
+    """deploy.env for the report job (GitLab dotenv artifact): one KEY=value a line."""
+    if path:
+        with Path(path).open("a", encoding="utf-8") as handle:
+            handle.writelines(f"{key}={value}\n" for key, value in values.items())
 
 
 def cmd_drift(args: argparse.Namespace) -> int:
@@ -218,3 +356,29 @@ def add_admin_commands(sub: Any) -> None:
     drift = sub.add_parser("drift", help="exit 3 when a refresh would change resources")
     drift.add_argument("--stack", required=True)
     drift.set_defaults(func=cmd_drift)
+
+    init = sub.add_parser("init", help="record an empty state in a new staging/prod stack")
+    init.add_argument("--stack", required=True)
+    init.set_defaults(func=cmd_init)
+
+    retire = sub.add_parser("retire", help="delete an app from staging/prod (explicit; two updates)")
+    retire.add_argument("--stack", required=True)
+    retire.add_argument("--app", required=True)
+    retire.add_argument("--reason", required=True)
+    retire.add_argument("--yes", action="store_true")
+    retire.set_defaults(func=cmd_retire)
+
+    release = sub.add_parser("release", help="CI: deploy or stop one release; restores the last good one on failure")
+    release.add_argument("--stack", required=True)
+    release.add_argument("--app", required=True)
+    release.add_argument("--branch", required=True)
+    release.add_argument("--action", choices=["deploy", "stop"], default="deploy")
+    release.add_argument("--commit")
+    release.add_argument("--repo", help="the app's clone (the small baseline checks the commit against it)")
+    release.add_argument("--dotenv", help="append DEPLOY_RESULT (and GITOPS_REASON) to this file")
+    release.add_argument(
+        "--lock-wait",
+        type=float,
+        help="seconds to wait while another update holds the stack lock (default $GITOPS_LOCK_WAIT_SECONDS or 1800)",
+    )
+    release.set_defaults(func=cmd_release)

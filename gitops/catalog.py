@@ -5,30 +5,40 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import yaml
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
-from gitops.errors import ConfigError
-from gitops.validation import StrictModel, parse_model, require_dns_label
+from gitops.errors import ConfigError, bounded
+from gitops.strict_yaml import load_file
+from gitops.validation import Quantity, StrictModel, parse_model, quantity_value, require_dns_label
 
-QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi|Ti|k|M|G|T)?$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# The OCI distribution reference grammar (distribution/reference), lower-case, without tag or digest:
+# a registry host (with a dot or a port, or localhost), then path components.
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_HOST = r"(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)"
+IMAGE_REPOSITORY = re.compile(
+    rf"^(?:{_HOST}(?:\.{_HOST})+(?::[0-9]{{1,5}})?|{_HOST}:[0-9]{{1,5}}|localhost)(?:/{_COMPONENT})+$"
+)
+MAX_IMAGE = 255
 
 
 class Resources(StrictModel):
     """Container requests and limits (Kubernetes quantities)."""
 
-    cpu_request: str = "100m"
-    memory_request: str = "128Mi"
-    cpu_limit: str = "500m"
-    memory_limit: str = "256Mi"
+    cpu_request: Quantity = "100m"
+    memory_request: Quantity = "128Mi"
+    cpu_limit: Quantity = "500m"
+    memory_limit: Quantity = "256Mi"
 
-    @field_validator("cpu_request", "memory_request", "cpu_limit", "memory_limit")
-    @classmethod
-    def _quantity(cls, value: str) -> str:
-        if not QUANTITY.match(value):
-            raise ValueError(f"{value!r} is not a Kubernetes quantity such as 250m, 1, 512Mi or 2Gi")
-        return value
+    @model_validator(mode="after")
+    def _requests_within_limits(self) -> Resources:
+        for kind in ("cpu", "memory"):
+            request, limit = getattr(self, f"{kind}_request"), getattr(self, f"{kind}_limit")
+            if quantity_value(request) > quantity_value(limit):
+                raise ValueError(
+                    f"{kind}_request {request} is above {kind}_limit {limit}; Kubernetes refuses such a pod"
+                )
+        return self
 
 
 class AppSpec(StrictModel):
@@ -51,12 +61,11 @@ class AppSpec(StrictModel):
 
     @field_validator("image")
     @classmethod
-    def _untagged(cls, value: str) -> str:
-        last = value.rsplit("/", 1)[-1]
-        if "@" in value or ":" in last or not value:
+    def _repository(cls, value: str) -> str:
+        if len(value) > MAX_IMAGE or not IMAGE_REPOSITORY.match(value):
             raise ValueError(
-                f"{value!r} must be an image repository without tag or digest "
-                "(the release sets the tag to the commit SHA)"
+                f"{bounded(repr(value), 80)} must be an image repository such as registry.example.com/shop/web: "
+                "lower-case, a registry host first, no tag or digest (the release tags it with the commit SHA)"
             )
         return value
 
@@ -65,7 +74,9 @@ class AppSpec(StrictModel):
     def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
         for key in value:
             if not ENV_NAME.match(key):
-                raise ValueError(f"environment variable name {key!r} must match [A-Za-z_][A-Za-z0-9_]*")
+                raise ValueError(
+                    f"environment variable name {bounded(repr(key), 60)} must match [A-Za-z_][A-Za-z0-9_]*"
+                )
         return value
 
 
@@ -80,7 +91,7 @@ class Catalog(StrictModel):
         except KeyError:
             known = ", ".join(sorted(self.apps)) or "(none)"
             raise ConfigError(
-                f"gitops:app {name!r} is not in the app catalog; known apps: {known} "
+                f"gitops:app {bounded(repr(name), 60)} is not in the app catalog; known apps: {known} "
                 "(add it to apps.yaml or fix the name)"
             ) from None
 
@@ -91,21 +102,17 @@ def parse_catalog(data: object, *, source: str) -> Catalog:
         raise ConfigError(f"{source} must have a non-empty mapping 'apps: {{<name>: {{...}}}}'")
     apps = {}
     for name, spec in data["apps"].items():
+        if not isinstance(name, str):
+            raise ConfigError(f"{source}: app names must be text; got {bounded(repr(name), 40)}")
         if not isinstance(spec, dict):
-            raise ConfigError(f"{source}: apps.{name} must be a mapping of settings")
-        apps[name] = {"name": name, **spec}
+            raise ConfigError(f"{source}: apps.{bounded(name, 60)} must be a mapping of settings")
+        if "name" in spec:
+            raise ConfigError(f"{source}: apps.{bounded(name, 60)}.name is not a setting: an app's name is its key")
+        apps[name] = {**spec, "name": name}
     extra = {k: v for k, v in data.items() if k != "apps"}
     return parse_model(Catalog, {"apps": apps, **extra}, source=source)
 
 
 def load_catalog(path: Path) -> Catalog:
-    """Read and validate ``apps.yaml``."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read app catalog {path}: {exc.strerror} (set gitops:catalog)") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
-    return parse_catalog(data, source=str(path))
+    """Read and validate ``apps.yaml`` (strict YAML: no duplicate keys, no aliases)."""
+    return parse_catalog(load_file(path, what="app catalog", hint="set gitops:catalog"), source=str(path))

@@ -24,6 +24,7 @@ from gitops.render import write_render
 from gitops.sample import build_sample_repo
 from gitops.settings import settings_from_config
 from gitops.stackfile import load_stack_config
+from gitops.state import StackState
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -51,11 +52,22 @@ def offline_run(
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    previous = json.loads(Path(args.state).read_text(encoding="utf-8")) if args.state else None
+    """Without --state, render into a new (initialized, empty) stack: offline, nothing is at risk."""
+    previous = _read_state_file(Path(args.state)) if args.state else StackState().to_outputs()
     now = datetime.fromisoformat(args.now) if args.now else datetime.now(UTC)
     result = offline_run(args.stack, _event_overrides(args), now=now, previous=previous)
     print(write_render(result, args.stack, Path(args.out)), end="")
     return 0
+
+
+def _read_state_file(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"--state {path}: cannot read a JSON object of stack outputs ({exc})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"--state {path}: expected a JSON object of stack outputs, got {type(data).__name__}")
+    return data
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
@@ -66,6 +78,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
         repos = {app: build_sample_repo(Path(tmp) / app, app) for app in sorted(catalog.apps)}
         for stack in ENVIRONMENTS:
             state: dict[str, Any] | None = None
+            if not environment_for_stack(stack).is_preview:  # a new staging/prod stack is initialized once
+                state = offline_run(stack, {"gitops:action": "init"}, now=SAMPLE_NOW, previous=None).outputs
             result = None
             for app, repo in repos.items():
                 commit, branch = {

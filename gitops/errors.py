@@ -1,5 +1,12 @@
 """User-facing errors: each says what was wrong, where, and how to fix it."""
 
+MAX_SHOWN = 120
+
+
+def bounded(text: str, limit: int = MAX_SHOWN) -> str:
+    """Untrusted input quoted in a message is cut, so an error never echoes unbounded input."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
 
 class GitOpsError(Exception):
     """An error a user can act on; its message is shown as-is, without a traceback."""
@@ -9,12 +16,20 @@ class ConfigError(GitOpsError):
     """Stack settings, the app catalog or the release event are invalid."""
 
 
+class StateError(GitOpsError):
+    """The stack's carried state (its last outputs) is missing, corrupted or inconsistent."""
+
+
 class BaselineError(GitOpsError):
     """The release event breaks the branch -> environment rule (the small baseline)."""
 
 
 class HoldError(GitOpsError):
     """The release is refused because an admin rolled back from this commit."""
+
+
+class OutdatedError(GitOpsError):
+    """The release would move a staging/prod app backwards (a retried old pipeline)."""
 
 
 class FreezeError(GitOpsError):

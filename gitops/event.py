@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
@@ -10,9 +9,8 @@ from typing import Any
 
 from gitops.catalog import Catalog
 from gitops.environments import PROTECTED_BRANCHES, Environment
-from gitops.errors import BaselineError, ConfigError
-
-FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
+from gitops.errors import BaselineError, ConfigError, bounded
+from gitops.validation import FULL_SHA, require_branch_name
 
 
 class Action(str, Enum):
@@ -20,11 +18,21 @@ class Action(str, Enum):
     STOP = "stop"
     ROLLBACK = "rollback"
     CLEAR_HOLD = "clear-hold"
+    RESTORE = "restore"  # put back the release that ran before a failed one (the release wrapper does this)
+    RETIRE = "retire"  # explicitly remove an app from staging/prod (two updates: unprotect, then remove)
+    INIT = "init"  # record an empty state for a new staging/prod stack
+
+
+ADMIN_ACTIONS = frozenset({Action.ROLLBACK, Action.CLEAR_HOLD, Action.RESTORE, Action.RETIRE, Action.INIT})
+NEEDS_REASON = frozenset({Action.ROLLBACK, Action.CLEAR_HOLD, Action.RETIRE})
+WITHOUT_COMMIT = frozenset({Action.STOP, Action.CLEAR_HOLD, Action.RETIRE, Action.INIT})
+MAX_REASON = 300
 
 
 @dataclass(frozen=True)
 class ReleaseEvent:
-    """What CI (or the rollback tool) asked for. ``commit`` is None only for ``stop``."""
+    """What CI (or an admin command) asked for. ``commit`` is None for actions in ``WITHOUT_COMMIT``;
+    ``app`` is empty only for ``init``."""
 
     app: str
     branch: str
@@ -33,6 +41,8 @@ class ReleaseEvent:
     reason: str | None = None
 
     def describe(self, env: Environment) -> str:
+        if self.action is Action.INIT:
+            return f"init of {env.name}: recording an empty state"
         commit = self.commit or "-"
         return f"{self.action.value} of {self.app} to {env.name} (branch {self.branch!r}, commit {commit})"
 
@@ -41,34 +51,60 @@ def _text(raw: Mapping[str, Any], key: str) -> str | None:
     value = raw.get(key)
     if value is None:
         return None
-    text = str(value).strip()
+    if not isinstance(value, str):
+        raise ConfigError(f"gitops:{key} must be text, not {type(value).__name__} {bounded(repr(value), 40)}")
+    text = value.strip()
     return text or None
+
+
+def _checked_reason(reason: str | None) -> str | None:
+    """The reason is kept in the history and shown in chat: one line of bounded length."""
+    if reason is None:
+        return None
+    if len(reason) > MAX_REASON or any(ord(c) < 32 or ord(c) == 127 for c in reason):
+        raise ConfigError(
+            f"gitops:reason must be one line of at most {MAX_REASON} characters without control characters "
+            f"(got {bounded(repr(reason), 60)})"
+        )
+    return reason
 
 
 def event_from_config(env: Environment, raw: Mapping[str, Any], catalog: Catalog) -> ReleaseEvent | None:
     """Validate the event keys; None means "no event: re-apply the current state"."""
     app, commit, branch = _text(raw, "app"), _text(raw, "commit"), _text(raw, "branch")
-    action_text, reason = _text(raw, "action"), _text(raw, "reason")
+    action_text, reason = _text(raw, "action"), _checked_reason(_text(raw, "reason"))
     if not any((app, commit, branch, action_text)):
         return None
     try:
         action = Action(action_text or Action.DEPLOY.value)
     except ValueError:
         choices = ", ".join(a.value for a in Action)
-        raise ConfigError(f"gitops:action {action_text!r} is not one of: {choices}") from None
+        raise ConfigError(f"gitops:action {bounded(repr(action_text), 40)} is not one of: {choices}") from None
+    if branch is not None:
+        try:
+            require_branch_name(branch)
+        except ValueError as exc:
+            raise ConfigError(f"gitops:branch {exc}") from None
+    if action is Action.INIT:
+        if env.is_preview:
+            raise ConfigError("gitops:action=init is for staging and prod; the preview stack needs no initialization")
+        if app or commit:
+            raise ConfigError("gitops:action=init takes no gitops:app or gitops:commit: it records an empty state")
+        return ReleaseEvent("", env.deploy_branch or "", None, action, reason)
     if app is None:
         raise ConfigError("gitops:app is required when gitops:commit, gitops:branch or gitops:action is set")
     catalog.app(app)
 
     if env.is_preview:
-        if action in (Action.ROLLBACK, Action.CLEAR_HOLD):
+        if action in ADMIN_ACTIONS:
             raise ConfigError(f"gitops:action={action.value} is for staging and prod; previews are redeployed instead")
         if branch is None:
             raise ConfigError("gitops:branch is required on the preview stack (the feature branch to preview)")
         if branch in PROTECTED_BRANCHES:
             raise BaselineError(
-                f"refused: environment preview does not deploy branch {branch!r} (commit {commit or '-'}); "
-                f"{branch!r} deploys to {'staging' if branch == 'latest' else 'prod'} after an admin merge"
+                f"refused: environment preview does not deploy branch {branch!r} "
+                f"(commit {bounded(commit or '-', 40)}); {branch!r} deploys to "
+                f"{'staging' if branch == 'latest' else 'prod'} after an admin merge"
             )
     else:
         if action is Action.STOP:
@@ -77,19 +113,21 @@ def event_from_config(env: Environment, raw: Mapping[str, Any], catalog: Catalog
         if branch is not None and branch != env.deploy_branch:
             raise BaselineError(
                 f"refused: environment {env.name} deploys only branch {env.deploy_branch!r}, "
-                f"not {branch!r} (commit {commit or '-'}); merge into {env.deploy_branch!r} first"
+                f"not {branch!r} (commit {bounded(commit or '-', 40)}); merge into {env.deploy_branch!r} first"
             )
         branch = env.deploy_branch
 
-    if action in (Action.ROLLBACK, Action.CLEAR_HOLD) and not reason:
+    if action in NEEDS_REASON and not reason:
         raise ConfigError(f"gitops:reason is required for {action.value} (say why, it is kept in the history)")
-    if action in (Action.STOP, Action.CLEAR_HOLD):
+    if action in WITHOUT_COMMIT:
+        if commit is not None:
+            raise ConfigError(f"gitops:commit is not used by {action.value}; remove it")
         return ReleaseEvent(app, branch, None, action, reason)
     if commit is None:
         raise ConfigError(f"gitops:commit is required for {action.value} (the full 40-hex commit SHA)")
     if not FULL_SHA.match(commit.lower()):
         raise ConfigError(
-            f"gitops:commit {commit!r} is not a full 40-hex commit SHA; the release version is the commit id "
-            "(use $CI_COMMIT_SHA, not a short SHA or a tag)"
+            f"gitops:commit {bounded(repr(commit), 60)} is not a full 40-hex commit SHA; the release version is "
+            "the commit id (use $CI_COMMIT_SHA, not a short SHA or a tag)"
         )
     return ReleaseEvent(app, branch, commit.lower(), action, reason)

@@ -2,8 +2,11 @@
 
 deploy web@1a2b3c4d from master by alice (pipeline https://gitlab/.../pipelines/7)
 rollback web from 1a2b3c4d to 0f0f0f0f by bob (pipeline -): 500s after release
+restore web from 1a2b3c4d to 0f0f0f0f by ci (pipeline https://...): automatic restore after the failed ...
 stop web preview of feature/login by alice (pipeline https://...)
 clear-hold web by bob (pipeline -): fix verified by hand
+retire web by bob (pipeline -): replaced by shop
+init prod by bob (pipeline -)
 """
 
 from __future__ import annotations
@@ -29,12 +32,12 @@ def update_message(
 ) -> str:
     if action == "deploy":
         head = f"deploy {app}@{short_commit(commit or '')} from {branch}"
-    elif action == "rollback":
-        head = f"rollback {app} from {short_commit(from_commit or '')} to {short_commit(commit or '')}"
+    elif action in ("rollback", "restore"):
+        head = f"{action} {app} from {short_commit(from_commit or '')} to {short_commit(commit or '')}"
     elif action == "stop":
         head = f"stop {app} preview of {branch}"
     else:
-        head = f"{action} {app}"
+        head = f"{action} {app}".rstrip()
     tail = f" by {actor or 'unknown'} (pipeline {pipeline or '-'})"
     return head + tail + (f": {reason}" if reason else "")
 

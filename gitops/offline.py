@@ -55,6 +55,7 @@ class Registered:
     custom: bool
     inputs: dict[str, Any]
     secret_paths: list[str] = field(default_factory=list)
+    protect: bool = False
 
     @property
     def is_kubernetes_object(self) -> bool:
@@ -153,6 +154,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                     custom=bool(request.custom),
                     inputs=inputs,
                     secret_paths=secrets,
+                    protect=bool(request.protect),
                 )
             )
         return response

@@ -7,12 +7,12 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from gitops.environments import Environment
-from gitops.errors import ConfigError, HoldError
+from gitops.errors import ConfigError, HoldError, OutdatedError
 from gitops.event import Action, ReleaseEvent
 from gitops.gitrepo import BranchFacts
 from gitops.naming import preview_host, preview_id, short_commit
 from gitops.settings import StackSettings
-from gitops.state import Hold, Preview, Release, StackState
+from gitops.state import TIME_FORMAT, Hold, Preview, Release, StackState
 
 Descends = Callable[[str, str], bool]
 
@@ -39,11 +39,11 @@ class Plan:
 
 
 def timestamp(now: datetime) -> str:
-    return now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return now.strftime(TIME_FORMAT)
 
 
 def parse_timestamp(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ")
+    return datetime.strptime(text, TIME_FORMAT)
 
 
 def plan(
@@ -73,6 +73,10 @@ def _plan_releases(
 ) -> Plan:
     if event is None:
         return Plan(previous)
+    if event.action is Action.INIT:
+        return Plan(previous, notes=[f"{env.name} initialized: an empty state is recorded"])
+    if event.action is Action.RETIRE:
+        return _retire(env, event, previous, origin)
     releases, holds = dict(previous.releases), dict(previous.holds)
     current = releases.get(event.app)
     hold = holds.get(event.app)
@@ -90,21 +94,28 @@ def _plan_releases(
                 "it cannot be a rollback target"
             )
         held = [*(hold.commits if hold else []), current.commit]
-        holds[event.app] = Hold(held, event.commit, event.reason or "", timestamp(now), origin.actor)
+        holds[event.app] = Hold(
+            commits=held,
+            rolled_back_to=event.commit,
+            reason=event.reason or "",
+            since=timestamp(now),
+            actor=origin.actor,
+        )
         notes.append(f"hold: {event.app} refuses {', '.join(map(short_commit, held))} until a fix descends from it")
-    elif event.action is Action.DEPLOY and hold is not None:
+    elif event.action is Action.RESTORE:
         assert event.commit is not None
-        if descends is None:
-            raise HoldError(f"refused: {event.app} is on hold and no source repository was given to check a fix")
-        if event.commit in hold.commits or not all(descends(event.commit, c) for c in hold.commits):
-            refused = ", ".join(map(short_commit, hold.commits))
-            raise HoldError(
-                f"refused: {event.app} was rolled back from {refused} ({hold.reason}); deploy a new commit that "
-                f"descends from it (the fix), or ask an admin: "
-                f"python -m gitops hold clear --stack {env.name} --app {event.app} --reason '...'"
-            )
-        del holds[event.app]
-        notes.append(f"hold on {event.app} released by fix {short_commit(event.commit)}")
+        _check_restore(env, event.app, event.commit, current)
+        notes.append(f"{event.app} restored to {short_commit(event.commit)} after a failed release")
+    elif event.action is Action.DEPLOY:
+        assert event.commit is not None
+        if current is not None and current.commit != event.commit:
+            _check_forward(env, event.app, event.commit, current, descends)
+        if hold is not None:
+            _check_fix(env, event.app, event.commit, hold, descends)
+            del holds[event.app]
+            notes.append(f"hold on {event.app} released by fix {short_commit(event.commit)}")
+        if current is not None and current.retiring:
+            notes.append(f"retirement of {event.app} cancelled by this deploy: its objects are protected again")
     elif event.action is Action.CLEAR_HOLD:
         if hold is None:
             raise ConfigError(f"{event.app} has no hold to clear in this environment")
@@ -112,16 +123,74 @@ def _plan_releases(
         notes.append(f"hold on {event.app} cleared by {origin.actor or 'an admin'}: {event.reason}")
 
     if event.commit is not None:
-        same = current is not None and (current.commit, current.branch, current.action) == (
+        unchanged = current is not None and (current.commit, current.action, current.retiring) == (
             event.commit,
-            event.branch,
             event.action.value,
+            False,
         )
-        if not same:
+        if not unchanged:
             releases[event.app] = Release(
-                event.commit, event.branch, event.action.value, timestamp(now), origin.actor, origin.pipeline
+                commit=event.commit,
+                branch=event.branch,
+                action=event.action.value,
+                released_at=timestamp(now),
+                actor=origin.actor,
+                pipeline=origin.pipeline,
+                previous=current.commit if current else None,
             )
     return Plan(StackState(releases, previous.previews, holds), notes=notes)
+
+
+def _check_forward(env: Environment, app: str, commit: str, current: Release, descends: Descends | None) -> None:
+    """An ordinary deploy only moves an app forward: the new commit must contain the live one."""
+    if descends is not None and descends(commit, current.commit):
+        return
+    raise OutdatedError(
+        f"refused: outdated pipeline: {app} runs {short_commit(current.commit)} in {env.name} (released "
+        f"{current.released_at}), and {short_commit(commit)} does not contain it, so deploying it would move "
+        f"{app} backwards. Releases only move forward; to go back on purpose run: python -m gitops rollback "
+        f"--stack {env.name} --app {app} --to {commit} --reason '...'"
+    )
+
+
+def _check_fix(env: Environment, app: str, commit: str, hold: Hold, descends: Descends | None) -> None:
+    if descends is None:
+        raise HoldError(f"refused: {app} is on hold and no source repository was given to check a fix")
+    if commit in hold.commits or not all(descends(commit, c) for c in hold.commits):
+        refused = ", ".join(map(short_commit, hold.commits))
+        raise HoldError(
+            f"refused: {app} was rolled back from {refused} ({hold.reason}); deploy a new commit that "
+            f"descends from it (the fix), or ask an admin: "
+            f"python -m gitops hold clear --stack {env.name} --app {app} --reason '...'"
+        )
+
+
+def _check_restore(env: Environment, app: str, commit: str, current: Release | None) -> None:
+    """A restore may only put back what ran before the failed release (or re-apply what is recorded)."""
+    allowed = [c for c in (current.commit, current.previous) if c] if current else []
+    if commit not in allowed:
+        shown = ", ".join(map(short_commit, allowed)) or "none: the app has no release here"
+        raise ConfigError(
+            f"refused: restore of {app} to {short_commit(commit)} in {env.name}: a restore only puts back the "
+            f"release before a failed one (allowed: {shown}); to go further back use python -m gitops rollback"
+        )
+
+
+def _retire(env: Environment, event: ReleaseEvent, previous: StackState, origin: Origin) -> Plan:
+    """Removing an app takes two explicit updates: unprotect its objects, then stop declaring them."""
+    current = previous.releases.get(event.app)
+    if current is None:
+        raise ConfigError(f"{event.app} does not run in {env.name}: nothing to retire")
+    releases, holds = dict(previous.releases), dict(previous.holds)
+    by = f"by {origin.actor or 'an admin'}: {event.reason}"
+    if not current.retiring:
+        releases[event.app] = current.model_copy(update={"retiring": True})
+        note = f"retire {event.app} (1/2) {by}: its objects are unprotected; the next retire update removes them"
+    else:
+        del releases[event.app]
+        holds.pop(event.app, None)
+        note = f"retire {event.app} (2/2) {by}: its objects are deleted from every cluster of {env.name}"
+    return Plan(StackState(releases, previous.previews, holds), notes=[note])
 
 
 def _plan_previews(
@@ -148,7 +217,13 @@ def _plan_previews(
             current = key
             host = preview_host(key, settings.domain)
             previews[key] = Preview(
-                event.app, event.branch, event.commit, key, f"https://{host}", timestamp(now), origin.actor
+                app=event.app,
+                branch=event.branch,
+                commit=event.commit,
+                namespace=key,
+                url=f"https://{host}",
+                last_deployed=timestamp(now),
+                actor=origin.actor,
             )
 
     ttl = timedelta(hours=settings.preview.ttl_hours)

@@ -22,17 +22,19 @@ from components.providers import cluster_targets
 from gitops.baseline import check_event
 from gitops.catalog import Catalog, load_catalog
 from gitops.environments import INTEGRATION_BRANCH, Environment, environment_for_stack
-from gitops.errors import ConfigError, GitOpsError
-from gitops.event import Action, ReleaseEvent, event_from_config
+from gitops.errors import ConfigError, GitOpsError, StateError
+from gitops.event import WITHOUT_COMMIT, Action, ReleaseEvent, event_from_config
 from gitops.freeze import FreezeWindow, check_freeze
 from gitops.gitlab_gate import ci_variables
 from gitops.gitrepo import BranchFacts, SourceRepo
 from gitops.planner import Origin, Plan, plan
+from gitops.recovery import REFUSAL_MARK
 from gitops.settings import KUBECONFIG_PREFIX, NAMESPACE, StackSettings, settings_from_config
-from gitops.state import StackState
-from gitops.workloads import drop_retired_apps, preview_workloads, release_workloads
+from gitops.state import STATE_OUTPUTS, CarriedState, StackState, parse_outputs
+from gitops.state_check import check_state
+from gitops.workloads import preview_workloads, release_workloads
 
-STATE_OUTPUTS = ("releases", "previews", "holds")
+MAX_ORIGIN = 200
 
 
 def read_gitops_config() -> tuple[dict[str, Any], set[str]]:
@@ -45,9 +47,15 @@ def read_gitops_config() -> tuple[dict[str, Any], set[str]]:
     return raw, secret
 
 
+def _one_line(value: str) -> str:
+    return "".join(c for c in value if ord(c) >= 32 and ord(c) != 127)[:MAX_ORIGIN]
+
+
 def origin_from(environ: Mapping[str, str]) -> Origin:
-    """Who released, from GitLab CI's predefined variables (empty outside CI)."""
-    return Origin(actor=environ.get("GITLAB_USER_LOGIN", ""), pipeline=environ.get("CI_PIPELINE_URL", ""))
+    """Who released, from GitLab CI's predefined variables (empty outside CI); recorded, so made one short line."""
+    return Origin(
+        actor=_one_line(environ.get("GITLAB_USER_LOGIN", "")), pipeline=_one_line(environ.get("CI_PIPELINE_URL", ""))
+    )
 
 
 def _repo_for(app: str, settings: StackSettings, environ: Mapping[str, str]) -> str | None:
@@ -72,22 +80,40 @@ def _kubeconfigs(settings: StackSettings, raw: Mapping[str, Any], secret: set[st
     return result
 
 
-async def read_previous_state() -> StackState:
-    """This stack's own last outputs, through a StackReference to itself."""
+async def read_previous_state() -> CarriedState:
+    """This stack's own last outputs, through a StackReference to itself (a read: it changes nothing)."""
     name = f"{pulumi.get_organization() or 'organization'}/{pulumi.get_project()}/{pulumi.get_stack()}"
     ref = pulumi.StackReference("previous-state", stack_name=name)
     outputs = {}
     for key in STATE_OUTPUTS:
         details = await ref.get_output_details(key)
         outputs[key] = details.value if details.value is not None else details.secret_value
-    return StackState.from_outputs(outputs)
+    return parse_outputs(outputs)
+
+
+def require_recorded_state(env: Environment, carried: CarriedState, event: ReleaseEvent | None) -> None:
+    """staging/prod never treat missing outputs as "nothing runs": that would plan every live object away."""
+    if env.is_preview:
+        return
+    initializing = event is not None and event.action is Action.INIT
+    if carried.recorded and initializing:
+        raise StateError(f"{env.name} already has a recorded state; init is only for a new stack")
+    if not carried.recorded and not initializing:
+        raise StateError(
+            f"refused: the {env.name} stack has no recorded state (its outputs releases, previews and holds are "
+            "missing), so this update cannot know what runs and changes nothing. If the stack is new, initialize it "
+            f"once: python -m gitops init --stack {env.name}. If its outputs were lost (a failed backend read, "
+            "secrets that cannot be decrypted are elided, a stack imported by hand), restore them: "
+            "`pulumi stack history` names the last good update; `pulumi stack export --version <N>` has its outputs; "
+            "put them back with `pulumi stack import`"
+        )
 
 
 def _checked_event(
     env: Environment, settings: StackSettings, catalog: Catalog, raw: Mapping[str, Any], environ: Mapping[str, str]
 ) -> tuple[ReleaseEvent | None, SourceRepo | None]:
     event = event_from_config(env, raw, catalog)
-    if event is None or event.action in (Action.STOP, Action.CLEAR_HOLD):
+    if event is None or event.action in WITHOUT_COMMIT:
         return event, None
     path = _repo_for(event.app, settings, environ)
     if path is None:
@@ -125,6 +151,7 @@ async def release(*, now: datetime, environ: Mapping[str, str], root: Path) -> d
     settings = settings_from_config(env, raw, source=source)
     catalog = load_catalog(root / settings.catalog)
     settings.check_catalog(catalog, source=source)
+    settings.check_targets(env, source=source)
     kubeconfigs = _kubeconfigs(settings, raw, secret, source)
     event, repo = _checked_event(env, settings, catalog, raw, environ)
     utc_now = now.astimezone(UTC).replace(tzinfo=None)
@@ -132,19 +159,21 @@ async def release(*, now: datetime, environ: Mapping[str, str], root: Path) -> d
     gate_secrets = _gate_secrets(env, raw, secret)
     facts = _branch_facts(catalog, settings, event, environ) if env.is_preview else {}
 
-    previous = await read_previous_state()
+    carried = await read_previous_state()
+    require_recorded_state(env, carried, event)
+    checked = check_state(carried.state, env, catalog, settings.domain)
     result = plan(
         env,
         settings,
         event,
-        previous,
+        checked.state,
         now=utc_now,
         origin=origin_from(environ),
         facts=facts,
         descends=repo.descends_from if repo is not None else None,
     )
-    state, retired = drop_retired_apps(result.state, catalog)
-    _report(event, env, result, retired)
+    _report(event, env, result, checked.notes)
+    state = result.state
     _register(env, settings, catalog, state, stack, kubeconfigs)
     if settings.gitlab is not None:
         provider = gitlab.Provider(f"{stack}-gitlab", base_url=settings.gitlab.base_url, early_auth_check=False)
@@ -172,11 +201,11 @@ def _gate_secrets(env: Environment, raw: Mapping[str, Any], secret: set[str]) ->
     )
 
 
-def _report(event: ReleaseEvent | None, env: Environment, result: Plan, retired: list[str]) -> None:
+def _report(event: ReleaseEvent | None, env: Environment, result: Plan, state_notes: list[str]) -> None:
     pulumi.log.info(event.describe(env) if event else f"no release event: re-applying the {env.name} state")
     for removal in result.removed:
         pulumi.log.info(f"preview {removal.preview} removed: {removal.reason}")
-    for note in [*result.notes, *retired]:
+    for note in [*state_notes, *result.notes]:
         pulumi.log.info(note)
 
 
@@ -194,7 +223,7 @@ def _register(
         workloads = preview_workloads(settings, catalog, state)
     else:
         workloads = release_workloads(env, settings, catalog, state)
-    for target in cluster_targets(settings, stack, kubeconfigs):
+    for target in cluster_targets(settings, stack, kubeconfigs, protect=not env.is_preview):
         for workload in workloads:
             component(f"{target.name}-{workload.key}", workload, settings, target.provider)
 
@@ -210,4 +239,4 @@ async def main(
             root=root or Path.cwd(),
         )
     except GitOpsError as exc:
-        raise pulumi.RunError(str(exc)) from None
+        raise pulumi.RunError(f"{REFUSAL_MARK} {exc}") from None

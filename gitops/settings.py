@@ -13,7 +13,7 @@ from pydantic import AfterValidator, Field, field_validator, model_validator
 from gitops.catalog import Catalog, Resources
 from gitops.environments import Environment
 from gitops.errors import ConfigError
-from gitops.validation import StrictModel, parse_model, require_dns_label
+from gitops.validation import Quantity, StrictModel, parse_model, require_dns_label
 
 NAMESPACE = "gitops"
 KUBECONFIG_PREFIX = "kubeconfig-"
@@ -66,8 +66,8 @@ class AppOverride(StrictModel):
 class Quota(StrictModel):
     """Ceiling for one preview namespace."""
 
-    cpu: str = "2"
-    memory: str = "4Gi"
+    cpu: Quantity = "2"
+    memory: Quantity = "4Gi"
     pods: int = Field(default=20, ge=1)
 
 
@@ -180,7 +180,7 @@ class StackSettings(StrictModel):
     environment: str
     domain: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+$")
     clusters: list[Cluster] = []
-    renderDir: str = "rendered"
+    renderDir: str | None = None
     catalog: str = "apps.yaml"
     overrides: dict[str, AppOverride] = {}
     preview: PreviewPolicy = PreviewPolicy()
@@ -197,7 +197,25 @@ class StackSettings(StrictModel):
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"cluster names must be unique; repeated: {', '.join(duplicates)}")
+        if self.clusters and self.renderDir is not None:
+            raise ValueError("set either clusters (deploy) or renderDir (render YAML to a directory), not both")
         return self
+
+    def check_targets(self, env: Environment, *, source: str) -> None:
+        """Where this stack deploys must be said: no clusters never silently means 'render instead'."""
+        if self.clusters:
+            return
+        if not env.is_preview:
+            raise ConfigError(
+                f"{source}: {NAMESPACE}:clusters is empty, but {env.name} must deploy to its clusters; "
+                "an update without them would stop declaring (and so delete) every live object. "
+                f"Restore {NAMESPACE}:clusters; to look at manifests offline use `python -m gitops render`"
+            )
+        if self.renderDir is None:
+            raise ConfigError(
+                f"{source}: {NAMESPACE}:clusters is empty; name the clusters to deploy to, or set "
+                f"{NAMESPACE}:renderDir to render YAML to a directory instead"
+            )
 
     def replicas_for(self, app: str, default: int) -> int:
         override = self.overrides.get(app)

@@ -7,9 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from gitops.errors import ConfigError
+from gitops.errors import ConfigError, bounded
+from gitops.strict_yaml import load_file
 
 OFFLINE_SECRET = "offline-placeholder-secret"
 
@@ -30,11 +29,15 @@ def load_stack_config(root: Path, stack: str) -> StackConfig:
     path = root / f"Pulumi.{stack}.yaml"
     if not path.exists():
         raise ConfigError(f"no stack file {path.name}; stacks are: preview, staging, prod")
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    data = load_file(path, what="stack file", hint="restore it from git") or {}
+    section = data.get("config") if isinstance(data, dict) else None
+    if not isinstance(section, dict):
+        raise ConfigError(f"{path.name} must have a mapping 'config: {{gitops:<key>: ...}}'")
     config = StackConfig()
-    for key, value in (data.get("config") or {}).items():
-        if ":" not in key:
-            raise ConfigError(f"{path.name}: config key {key!r} needs a namespace, e.g. gitops:{key}")
+    for key, value in section.items():
+        if not isinstance(key, str) or ":" not in key:
+            shown = bounded(repr(key), 60)
+            raise ConfigError(f"{path.name}: config key {shown} needs a namespace, e.g. gitops:<key>")
         value, has_secret = _offline_secrets(value)
         if has_secret:
             config.secret_keys.append(key)

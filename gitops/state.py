@@ -1,47 +1,97 @@
-"""The stack's state, carried from one update to the next through its own outputs."""
+"""The stack's state, carried from one update to the next through its own outputs.
+
+What comes back from the backend is untrusted input: it is parsed here into typed values with one
+clear error (``parse_outputs``), then checked against the environment and catalog (``gitops.state_check``).
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
-from gitops.errors import ConfigError
+from pydantic import AfterValidator, Field, ValidationError
+
+from gitops.errors import StateError, bounded
+from gitops.validation import FULL_SHA, StrictModel, require_branch_name
+
+STATE_OUTPUTS = ("releases", "previews", "holds")
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+REPAIR = (
+    "repair the stack outputs from the last good update: `pulumi stack history` names it; "
+    "`pulumi stack export --version <N> --file good.json` has its outputs; copy them into "
+    "`pulumi stack export --file now.json` and `pulumi stack import --file now.json`"
+)
 
 
-@dataclass(frozen=True)
-class Release:
-    """What one app runs in a staging/prod stack."""
-
-    commit: str
-    branch: str
-    action: str
-    released_at: str
-    actor: str = ""
-    pipeline: str = ""
+def _sha(value: str) -> str:
+    if not FULL_SHA.match(value):
+        raise ValueError("must be a full 40-hex lower-case commit SHA")
+    return value
 
 
-@dataclass(frozen=True)
-class Preview:
+def _timestamp(value: str) -> str:
+    try:
+        datetime.strptime(value, TIME_FORMAT)
+    except ValueError:
+        raise ValueError("must be a UTC timestamp such as 2026-03-04T12:00:00Z") from None
+    return value
+
+
+def _branch(value: str) -> str:
+    return require_branch_name(value)
+
+
+def _single_line(value: str) -> str:
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError("must be one line of text without control characters")
+    return value
+
+
+Sha = Annotated[str, AfterValidator(_sha)]
+Timestamp = Annotated[str, AfterValidator(_timestamp)]
+Branch = Annotated[str, AfterValidator(_branch)]
+Text = Annotated[str, Field(max_length=500), AfterValidator(_single_line)]
+
+
+class Release(StrictModel):
+    """What one app runs in a staging/prod stack.
+
+    ``previous`` is the commit that ran before this release: the one a failed release is restored to.
+    ``retiring`` is set by the first half of an explicit retire: the app's objects are then unprotected.
+    """
+
+    commit: Sha
+    branch: Branch
+    action: Literal["deploy", "rollback", "restore"]
+    released_at: Timestamp
+    actor: Text = ""
+    pipeline: Text = ""
+    previous: Sha | None = None
+    retiring: bool = False
+
+
+class Preview(StrictModel):
     """One running branch preview."""
 
-    app: str
-    branch: str
-    commit: str
-    namespace: str
-    url: str
-    last_deployed: str
-    actor: str = ""
+    app: str = Field(max_length=63)
+    branch: Branch
+    commit: Sha
+    namespace: str = Field(max_length=63)
+    url: Text
+    last_deployed: Timestamp
+    actor: Text = ""
 
 
-@dataclass(frozen=True)
-class Hold:
+class Hold(StrictModel):
     """After a rollback from ``commits``, only commits that contain all of them may be deployed."""
 
-    commits: list[str]
-    rolled_back_to: str
-    reason: str
-    since: str
-    actor: str = ""
+    commits: list[Sha] = Field(min_length=1, max_length=100)
+    rolled_back_to: Sha
+    reason: Text
+    since: Timestamp
+    actor: Text = ""
 
 
 @dataclass(frozen=True)
@@ -53,33 +103,58 @@ class StackState:
     def to_outputs(self) -> dict[str, Any]:
         """Plain, sorted dicts: identical state gives identical exports."""
         return {
-            "releases": {k: asdict(v) for k, v in sorted(self.releases.items())},
-            "previews": {k: asdict(v) for k, v in sorted(self.previews.items())},
-            "holds": {k: asdict(v) for k, v in sorted(self.holds.items())},
+            "releases": {k: v.model_dump() for k, v in sorted(self.releases.items())},
+            "previews": {k: v.model_dump() for k, v in sorted(self.previews.items())},
+            "holds": {k: v.model_dump() for k, v in sorted(self.holds.items())},
         }
 
-    @classmethod
-    def from_outputs(cls, outputs: dict[str, Any] | None) -> StackState:
-        """Read a previous update's exports; missing sections are empty."""
-        outputs = outputs or {}
-        return cls(
+
+@dataclass(frozen=True)
+class CarriedState:
+    """The previous state, and whether the stack had recorded one at all (a new or a lost stack has not)."""
+
+    state: StackState
+    recorded: bool
+
+
+def parse_outputs(outputs: Mapping[str, Any] | None) -> CarriedState:
+    """Read a previous update's exports; any malformed value is one StateError naming it and the repair."""
+    outputs = outputs or {}
+    present = [k for k in STATE_OUTPUTS if outputs.get(k) is not None]
+    if not present:
+        return CarriedState(StackState(), recorded=False)
+    if len(present) != len(STATE_OUTPUTS):
+        missing = ", ".join(k for k in STATE_OUTPUTS if k not in present)
+        raise StateError(
+            f"stack outputs are incomplete: {missing} missing while {', '.join(present)} are there; {REPAIR}"
+        )
+    return CarriedState(
+        StackState(
             releases=_section(outputs, "releases", Release),
             previews=_section(outputs, "previews", Preview),
             holds=_section(outputs, "holds", Hold),
-        )
+        ),
+        recorded=True,
+    )
 
 
-def _section(outputs: dict[str, Any], key: str, kind: type) -> dict[str, Any]:
-    raw = outputs.get(key) or {}
+def _section(outputs: Mapping[str, Any], key: str, model: type[StrictModel]) -> dict[str, Any]:
+    raw = outputs[key]
     if not isinstance(raw, dict):
-        raise ConfigError(f"stack output {key!r} is not a mapping; was it written by this program?")
-    allowed = {f.name for f in fields(kind)}
+        raise StateError(f"stack output {key} is {type(raw).__name__}, not a mapping; {REPAIR}")
+    if len(raw) > 10_000:
+        raise StateError(f"stack output {key} has {len(raw)} entries, more than any stack of this engine; {REPAIR}")
     result = {}
-    for name, value in raw.items():
+    for name, value in sorted(raw.items()):
+        where = f"{key}.{bounded(str(name), 70)}"
         if not isinstance(value, dict):
-            raise ConfigError(f"stack output {key}.{name} is not a mapping")
+            raise StateError(f"stack output {where} is {bounded(repr(value), 60)}, not a mapping; {REPAIR}")
         try:
-            result[name] = kind(**{k: v for k, v in value.items() if k in allowed})
-        except TypeError as exc:
-            raise ConfigError(f"stack output {key}.{name} is incomplete: {exc}") from None
+            result[name] = model.model_validate(value)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            path = ".".join(str(p) for p in err["loc"])
+            shown = "" if err["type"] in {"missing", "extra_forbidden"} else f" (got {bounded(repr(err['input']), 80)})"
+            message = "unknown key" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
+            raise StateError(f"stack output {where}.{path}: {message}{shown}; {REPAIR}") from None
     return result

@@ -1,33 +1,78 @@
-"""Turn pydantic validation errors into one message that names source, key and fix."""
+"""Shared validation: strict models, typed values (quantities, DNS labels), and one readable error."""
 
 from __future__ import annotations
 
 import re
-from typing import Any, TypeVar
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+import pygit2
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 
-from gitops.errors import ConfigError
+from gitops.errors import ConfigError, bounded
 
 M = TypeVar("M", bound=BaseModel)
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
+MAX_BRANCH = 255
+# Kubernetes resource.Quantity: <number><suffix>, suffix binary (Ki..Ei), decimal (n u m k M G T P E) or exponent.
+QUANTITY = re.compile(r"^(?P<number>[0-9]+(\.[0-9]*)?|\.[0-9]+)(?P<suffix>[KMGTPE]i|[numkMGTPE]|[eE][+-]?[0-9]+)?$")
+_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+_DECIMAL = {"n": "1e-9", "u": "1e-6", "m": "1e-3", "": "1", "k": "1e3", "M": "1e6", "G": "1e9", "T": "1e12"}
+_DECIMAL |= {"P": "1e15", "E": "1e18"}
 
 
 class StrictModel(BaseModel):
-    """Immutable, and unknown keys are errors (a typo must not be silently ignored)."""
+    """Immutable, strictly typed (no 'yes' as 1, no 5 as '5'), and unknown keys are errors."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 def require_dns_label(value: str, max_len: int = 63) -> str:
     """Kubernetes object names used here must be DNS-1123 labels."""
     if len(value) > max_len or not DNS_LABEL.match(value):
         raise ValueError(
-            f"{value!r} must be lowercase letters, digits and '-', start and end with a letter "
+            f"{bounded(repr(value), 80)} must be lowercase letters, digits and '-', start and end with a letter "
             f"or digit, at most {max_len} characters"
         )
     return value
+
+
+def require_branch_name(value: str) -> str:
+    """A name git accepts for a branch (``git check-ref-format``), of bounded length."""
+    if len(value) > MAX_BRANCH or not pygit2.reference_is_valid_name(f"refs/heads/{value}"):
+        raise ValueError(f"{bounded(repr(value), 80)} is not a valid git branch name")
+    return value
+
+
+def quantity_value(text: str) -> Decimal:
+    """The numeric value of a Kubernetes quantity (``250m`` -> 0.25, ``1Gi`` -> 1073741824)."""
+    match = QUANTITY.match(text)
+    if not match:
+        raise ValueError(f"{bounded(repr(text), 40)} is not a Kubernetes quantity such as 250m, 1, 512Mi or 2Gi")
+    number, suffix = Decimal(match["number"]), match["suffix"] or ""
+    try:
+        if suffix in _BINARY:
+            return number * _BINARY[suffix]
+        if suffix in _DECIMAL:
+            return number * Decimal(_DECIMAL[suffix])
+        return number * Decimal(10) ** int(suffix[1:])
+    except (InvalidOperation, OverflowError):
+        raise ValueError(f"{bounded(repr(text), 40)} is out of range for a Kubernetes quantity") from None
+
+
+def _quantity(value: Any) -> str:
+    """Accept ``"500m"`` or a plain YAML number such as ``2``; never a bool, never free text."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise ValueError(f"a Kubernetes quantity must be text such as '250m' or '1Gi', not {type(value).__name__}")
+    text = str(value)
+    if quantity_value(text) <= 0:
+        raise ValueError(f"{text!r} must be greater than zero")
+    return text
+
+
+Quantity = Annotated[str, BeforeValidator(_quantity)]
 
 
 def _location(prefix: str, loc: tuple[int | str, ...]) -> str:
@@ -36,24 +81,30 @@ def _location(prefix: str, loc: tuple[int | str, ...]) -> str:
         if isinstance(item, int):
             text += f"[{item}]"
         else:
-            text += ("" if not text or text.endswith(":") else ".") + str(item)
+            text += ("" if not text or text.endswith(":") else ".") + bounded(str(item), 60)
     return text
 
 
+MAX_ERRORS = 10
+
+
 def parse_model(model: type[M], data: Any, *, source: str, prefix: str = "") -> M:
-    """Validate ``data`` into ``model`` or raise one ConfigError listing every problem."""
+    """Validate ``data`` into ``model`` or raise one ConfigError listing the problems (bounded)."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         lines = []
-        for err in exc.errors():
+        errors = exc.errors()
+        for err in errors[:MAX_ERRORS]:
             where = _location(prefix, err["loc"]) or "(top level)"
-            message = err["msg"].removeprefix("Value error, ")
+            message = bounded(err["msg"].removeprefix("Value error, "), 300)
             if err["type"] == "extra_forbidden":
                 known = ", ".join(sorted(model_fields_at(model, err["loc"][:-1])))
                 message = f"unknown key; expected one of: {known}"
-            shown = "" if err["type"] in {"missing", "extra_forbidden"} else f" (got {err['input']!r})"
+            shown = "" if err["type"] in {"missing", "extra_forbidden"} else f" (got {bounded(repr(err['input']))})"
             lines.append(f"  {where}: {message}{shown}")
+        if len(errors) > MAX_ERRORS:
+            lines.append(f"  ... and {len(errors) - MAX_ERRORS} more")
         raise ConfigError(f"{source} is invalid:\n" + "\n".join(lines)) from None
 
 

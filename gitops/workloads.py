@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from gitops.catalog import AppSpec, Catalog, Resources
 from gitops.environments import Environment
-from gitops.naming import app_host
+from gitops.naming import app_host, preview_host
 from gitops.settings import StackSettings
 from gitops.state import StackState
 
@@ -29,6 +29,7 @@ class Workload:
     replicas: int
     resources: Resources
     is_preview: bool
+    protected: bool  # staging/prod objects are protected: only an explicit retire removes them
 
     @property
     def image(self) -> str:
@@ -74,6 +75,7 @@ def release_workloads(env: Environment, settings: StackSettings, catalog: Catalo
                 replicas=settings.replicas_for(name, spec.replicas),
                 resources=settings.resources_for(name, spec.resources),
                 is_preview=False,
+                protected=not release.retiring,
             )
         )
     return result
@@ -92,26 +94,11 @@ def preview_workloads(settings: StackSettings, catalog: Catalog, state: StackSta
                 namespace=preview.namespace,
                 commit=preview.commit,
                 branch=preview.branch,
-                host=preview.url.removeprefix("https://"),
+                host=preview_host(key, settings.domain),
                 replicas=settings.preview.replicas,
                 resources=settings.resources_for(preview.app, spec.resources),
                 is_preview=True,
+                protected=False,
             )
         )
     return result
-
-
-def drop_retired_apps(state: StackState, catalog: Catalog) -> tuple[StackState, list[str]]:
-    """Apps removed from the catalog are undeployed (their release leaves the state)."""
-    gone = sorted(
-        {a for a in state.releases if a not in catalog.apps}
-        | {p.app for p in state.previews.values() if p.app not in catalog.apps}
-    )
-    if not gone:
-        return state, []
-    kept = StackState(
-        releases={k: v for k, v in state.releases.items() if k in catalog.apps},
-        previews={k: v for k, v in state.previews.items() if v.app in catalog.apps},
-        holds={k: v for k, v in state.holds.items() if k in catalog.apps},
-    )
-    return kept, [f"app {a} is no longer in the catalog: its resources are removed" for a in gone]

@@ -4,7 +4,14 @@ This is a fake at a boundary that cannot be real here (no Pulumi CLI can be inst
 answers the few CLI calls the Automation API makes with the exact JSON shapes the CLI prints
 (``stack history --json`` fields from pulumi's stack_history.go), and runs ``up`` through the
 real program under the offline mock engine, so holds and refusals are the program's own.
-Anything it does not know fails the test.
+Anything it does not know fails the test. Errors are raised as the real ``PulumiCommand.run`` raises
+them (``create_command_error``), so a held lock is a ``ConcurrentUpdateError``.
+
+Two engine behaviours are reproduced as pulumi/pulumi's engine has them: a program error keeps the
+previous outputs (``TestStackOutputsProgramError``); a resource operation that fails after the program
+registered its outputs persists the *new* outputs (``TestStackOutputsResourceError``). ``fail_commits``
+makes an update that deploys one of those commits fail in that second way (a rollout that never
+becomes ready); ``locked_updates`` makes the next N updates find the stack locked.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from pulumi import automation as auto
+from pulumi.automation.errors import create_command_error
 from semver import VersionInfo
 
 from gitops.offline import ProgramRefused, run_program
@@ -75,6 +83,8 @@ class FakeBackend:
     environ: dict[str, str] = field(default_factory=dict)
     drift: dict[str, int] = field(default_factory=dict)
     calls: list[list[str]] = field(default_factory=list)
+    fail_commits: set[str] = field(default_factory=set)
+    locked_updates: int = 0
 
 
 def _blinded(item: dict[str, Any]) -> dict[str, Any]:
@@ -137,6 +147,10 @@ class FakePulumiCommand(auto.PulumiCommand):
 
     def _up(self, args: list[str], on_output: Any) -> auto.CommandResult:
         b = self.backend
+        if b.locked_updates > 0:
+            b.locked_updates -= 1
+            stderr = "error: the stack is currently locked by 1 lock(s). Either wait for the other process(es) to end"
+            raise create_command_error(auto.CommandResult("", stderr, 255))
         version = len(b.history) + 1
         start = datetime(2026, 3, 4, 12, 0) + timedelta(hours=version)
         config = load_stack_config(b.root, b.stack).with_overrides(b.config)
@@ -144,12 +158,22 @@ class FakePulumiCommand(auto.PulumiCommand):
         item["config"] = {k: {"value": v, "secret": k in config.secret_keys} for k, v in config.values.items()}
         try:
             result = run_program(b.stack, config, root=b.root, now=start, previous_outputs=b.outputs, environ=b.environ)
-        except ProgramRefused as exc:
+        except ProgramRefused as exc:  # a program error: the previous outputs stay
             item["result"] = "failed"
             b.history.append(item)
-            raise auto.CommandError(auto.CommandResult("", f"error: {exc}", 255)) from None
+            stdout = f"Diagnostics:\n  pulumi:pulumi:Stack (gitops-{b.stack}):\n    error: {exc}\n"
+            raise create_command_error(auto.CommandResult(stdout, "error: update failed", 255)) from None
+        b.outputs = dict(result.outputs)  # registered before resource operations end; kept even if one fails
+        if config.values.get("gitops:commit") in b.fail_commits:
+            item["result"] = "failed"
+            b.history.append(item)
+            stdout = (
+                "  kubernetes:apps/v1:Deployment (prod-eu-web-prod-deploy):\n    error: 1 error occurred:\n"
+                "    * the Kubernetes API server reported that the update failed to fully initialize: "
+                "Timeout occurred polling for 'web'\n"
+            )
+            raise create_command_error(auto.CommandResult(stdout, "error: update failed", 255))
         b.history.append(item)
-        b.outputs = dict(result.outputs)  # `stack output --json` prints plain values
         if on_output:
             on_output(f"Updating ({b.stack})\n")
         return auto.CommandResult("update done\n", "", 0)

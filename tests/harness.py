@@ -11,6 +11,10 @@ from gitops.stackfile import StackConfig, load_stack_config
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 3, 4, 12, 0, 0)  # a Wednesday: outside the sample prod freeze
+# What `python -m gitops init` records: the state of a stack that runs nothing yet.
+INITIALIZED: dict[str, Any] = {"releases": {}, "previews": {}, "holds": {}}
+# What a new stack, or one whose outputs were lost, returns through its StackReference.
+MISSING: dict[str, Any] = {}
 
 
 def run(
@@ -24,7 +28,11 @@ def run(
     environ: dict[str, str] | None = None,
     **event: str,
 ) -> RunResult:
-    """One `pulumi up -s <stack> -c gitops:<key>=<value>...` of the real program, in-process."""
+    """One `pulumi up -s <stack> -c gitops:<key>=<value>...` of the real program, in-process.
+
+    Without ``previous`` the stack starts initialized and empty; pass ``MISSING`` for a stack without outputs.
+    """
+    previous = INITIALIZED if previous is None else previous
     overrides = {f"gitops:{k}": v for k, v in event.items()}
     if repo is not None:
         overrides["gitops:sourceRepo"] = str(repo)

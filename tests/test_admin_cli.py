@@ -29,6 +29,7 @@ def master_repo(tmp_path: Path) -> tuple[GitRepo, list[str]]:
 def backend_with_releases(repo: GitRepo, commits: list[str]) -> FakeBackend:
     backend = FakeBackend("prod", ROOT, environ={"CI_PROJECT_DIR": str(repo.path), "GITLAB_USER_LOGIN": "ci"})
     admin = StackAdmin("prod", ROOT, FakePulumiCommand(backend))
+    admin.release({"action": "init"}, "init prod by admin (pipeline -)", on_output=lambda _: None)
     for commit in commits:
         message = update_message("deploy", "web", actor="alice", commit=commit, branch="master")
         admin.release({"app": "web", "commit": commit, "branch": "master"}, message, on_output=lambda _: None)
@@ -91,8 +92,8 @@ def test_rollback_that_sticks_until_a_fix_or_an_explicit_clear(
     backend.environ["CI_PROJECT_DIR"] = str(repo.path)
 
     admin = StackAdmin("prod", ROOT, FakePulumiCommand(backend))
-    for retried in (c, a):  # the rolled-back commit, or an old pipeline retried
-        with pytest.raises(auto.CommandError, match=f"was rolled back from {c[:8]}"):
+    for retried, why in ((c, f"was rolled back from {c[:8]}"), (a, "outdated pipeline")):
+        with pytest.raises(auto.CommandError, match=why):  # the rolled-back commit, or an old pipeline retried
             admin.release({"app": "web", "commit": retried, "branch": "master"}, "retry", on_output=print)
     assert backend.history[-1]["result"] == "failed"
 
@@ -120,7 +121,7 @@ def test_rollback_with_nothing_to_go_back_to_is_a_clear_error(
     backend = backend_with_releases(repo, [a])
     assert cli(backend, "rollback", "--stack", "prod", "--reason", "x", "--yes") == 2
     assert "nothing to roll back to: web runs" in capsys.readouterr().err
-    assert sum(call[0] == "up" for call in backend.calls) == 1
+    assert sum(call[0] == "up" for call in backend.calls) == 2  # init and the one release
 
 
 def test_rollback_invalid_to_lists_valid_targets(
@@ -130,7 +131,7 @@ def test_rollback_invalid_to_lists_valid_targets(
     backend = backend_with_releases(repo, [a, b, c])
     assert cli(backend, "rollback", "--stack", "prod", "--app", "web", "--to", fix, "--reason", "x", "--yes") == 2
     err = capsys.readouterr().err
-    assert f"valid targets: {b[:8]} (v2), {a[:8]} (v1)" in err
+    assert f"valid targets: {b[:8]} (v3), {a[:8]} (v2)" in err  # v1 is the init
 
 
 def test_rollback_is_refused_on_preview_and_unknown_stacks(capsys: pytest.CaptureFixture[str]) -> None:
@@ -177,7 +178,7 @@ def test_rollback_asks_before_it_changes_anything(
     monkeypatch.setattr("builtins.input", lambda prompt: "n")
     assert cli(backend, "rollback", "--stack", "prod", "--app", "web", "--reason", "errors") == 1
     assert "aborted: nothing changed" in capsys.readouterr().out
-    assert backend.outputs["releases"]["web"]["commit"] == c and sum(call[0] == "up" for call in backend.calls) == 3
+    assert backend.outputs["releases"]["web"]["commit"] == c and sum(call[0] == "up" for call in backend.calls) == 4
 
 
 def test_rollback_is_announced_on_the_mr_of_the_rolled_back_commit(

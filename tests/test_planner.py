@@ -1,11 +1,12 @@
 """Desired state as a pure function: releases, previews lifecycle, holds."""
 
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 
 from gitops.environments import ENVIRONMENTS
-from gitops.errors import ConfigError, HoldError
+from gitops.errors import ConfigError, HoldError, OutdatedError
 from gitops.event import Action, ReleaseEvent
 from gitops.gitrepo import BranchFacts
 from gitops.naming import preview_id
@@ -15,11 +16,18 @@ from gitops.state import Preview, StackState
 
 NOW = datetime(2026, 3, 1, 12, 0)
 A, B, C, FIX = "a" * 40, "b" * 40, "c" * 40, "f" * 40
+HISTORY = [A, B, C, FIX]  # one line of history: each commit contains the ones before it
+
+
+def linear(commit: str, ancestor: str) -> bool:
+    return HISTORY.index(commit) >= HISTORY.index(ancestor)
+
+
 PROD = ENVIRONMENTS["prod"]
 PREVIEW = ENVIRONMENTS["preview"]
 
 
-def settings(**preview: int) -> StackSettings:
+def settings(**preview: Any) -> StackSettings:
     return StackSettings(environment="preview", domain="preview.example.com", preview=PreviewPolicy(**preview))
 
 
@@ -27,17 +35,10 @@ def release(app: str, commit: str, action: Action = Action.DEPLOY, reason: str |
     return ReleaseEvent(app, "master", commit, action, reason)
 
 
-def deployed(*events: ReleaseEvent, descends: dict[tuple[str, str], bool] | None = None) -> StackState:
+def deployed(*events: ReleaseEvent) -> StackState:
     state = StackState()
     for i, event in enumerate(events):
-        state = plan(
-            PROD,
-            settings(),
-            event,
-            state,
-            now=NOW + timedelta(minutes=i),
-            descends=lambda x, y: (descends or {}).get((x, y), False),
-        ).state
+        state = plan(PROD, settings(), event, state, now=NOW + timedelta(minutes=i), descends=linear).state
     return state
 
 
@@ -63,14 +64,15 @@ def test_no_event_keeps_state_and_records_origin() -> None:
 def test_rollback_sets_a_hold_that_refuses_the_bad_commit_and_unrelated_commits() -> None:
     state = deployed(release("web", A), release("web", C), release("web", B, Action.ROLLBACK, "500s"))
     assert state.releases["web"].commit == B and state.holds["web"].commits == [C]
-    for commit in (C, A):
-        with pytest.raises(HoldError, match="rolled back from cccccccc"):
-            plan(PROD, settings(), release("web", commit), state, now=NOW, descends=lambda x, y: False)
+    with pytest.raises(HoldError, match="rolled back from cccccccc"):
+        plan(PROD, settings(), release("web", C), state, now=NOW, descends=linear)
+    with pytest.raises(OutdatedError, match="outdated pipeline: web runs bbbbbbbb"):
+        plan(PROD, settings(), release("web", A), state, now=NOW, descends=linear)
 
 
 def test_fix_descending_from_held_commit_releases_the_hold() -> None:
     state = deployed(release("web", A), release("web", C), release("web", B, Action.ROLLBACK, "500s"))
-    result = plan(PROD, settings(), release("web", FIX), state, now=NOW, descends=lambda x, y: (x, y) == (FIX, C))
+    result = plan(PROD, settings(), release("web", FIX), state, now=NOW, descends=linear)
     assert "web" not in result.state.holds and result.state.releases["web"].commit == FIX
 
 
@@ -100,7 +102,9 @@ def preview_state(*entries: tuple[str, str, datetime]) -> StackState:
     previews = {}
     for app, branch, when in entries:
         key = preview_id(app, branch)
-        previews[key] = Preview(app, branch, A, key, f"https://{key}.x", timestamp(when))
+        previews[key] = Preview(
+            app=app, branch=branch, commit=A, namespace=key, url=f"https://{key}.x", last_deployed=timestamp(when)
+        )
     return StackState(previews=previews)
 
 

@@ -167,12 +167,17 @@ def test_missing_source_repository_is_a_clear_error() -> None:
     assert "no source repository for web" in str(error) and error.registered == []
 
 
-def test_stack_without_clusters_renders_yaml_to_a_directory(web_repo: Repo) -> None:
+def test_preview_renders_yaml_only_when_render_dir_is_set_explicitly(web_repo: Repo) -> None:
     git, shas = web_repo
-    result = run("staging", repo=git.path, app="web", commit=shas["latest"], extra={"gitops:clusters": "[]"})
+    event: dict[str, Any] = {"app": "web", "branch": "feature/login", "commit": shas["feature/login"]}
+    extra = {"gitops:clusters": "[]", "gitops:renderDir": "out"}
+    result = run("preview", repo=git.path, extra=extra, **event)
     (provider,) = result.of_type("pulumi:providers:kubernetes")
-    assert provider.inputs["renderYamlToDirectory"] == "rendered/staging"
+    assert provider.inputs["renderYamlToDirectory"] == "out/preview"
     assert "kubeconfig" not in provider.inputs
+    error = refused("preview", repo=git.path, extra={"gitops:clusters": "[]"}, **event)
+    assert "gitops:clusters is empty; name the clusters to deploy to, or set gitops:renderDir" in str(error)
+    assert error.registered == []
 
 
 def test_kubeconfig_is_a_secret_end_to_end(web_repo: Repo) -> None:

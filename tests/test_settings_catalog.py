@@ -43,7 +43,7 @@ def test_catalog_error_names_file_key_and_value() -> None:
 
 
 def test_catalog_refuses_tagged_image() -> None:
-    with pytest.raises(ConfigError, match="without tag or digest"):
+    with pytest.raises(ConfigError, match="no tag or digest"):
         parse_catalog({"apps": {"web": {**APP, "image": "registry.example.com/shop/web:latest"}}}, source="apps.yaml")
 
 
