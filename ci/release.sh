@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# One release event through `pulumi up` (deploy/stop jobs of ci/pipeline.yml), in the gitops image.
+# One release event (deploy/stop jobs of ci/pipeline.yml), in the gitops image, through
+# `python -m gitops release`: it waits (bounded) while another project's update holds the stack lock,
+# and when a staging/prod deploy fails past the program's checks it restores the last good release.
 #   release.sh deploy   deploy $CI_COMMIT_SHA of $GITOPS_APP from $CI_COMMIT_REF_NAME to $GITOPS_STACK
 #   release.sh stop     tear down this branch's preview (works after the branch is deleted)
+# Exit: 0 released; 1 failed and the previous release was restored; 2 refused or failed.
 # Secrets come from masked, environment-scoped CI/CD variables and are never echoed (no `set -x`).
 set -euo pipefail
 action=${1:?usage: release.sh deploy|stop}
@@ -10,6 +13,7 @@ app=${GITOPS_APP:?GITOPS_APP is a project variable managed by the prod stack}
 branch=${CI_COMMIT_REF_NAME:?}
 engine=${GITOPS_HOME:-/opt/gitops}
 python="$engine/.venv/bin/python"
+dotenv="${CI_PROJECT_DIR:-$PWD}/deploy.env"
 
 if [ -n "${KUBECONFIG_B64:-}" ]; then
   umask 077
@@ -17,36 +21,16 @@ if [ -n "${KUBECONFIG_B64:-}" ]; then
   export KUBECONFIG="${TMPDIR:-/tmp}/kubeconfig"
 fi
 
-args=(-c "gitops:app=$app" -c "gitops:branch=$branch" -c "gitops:action=$action")
+args=(--stack "$stack" --app "$app" --branch "$branch" --action "$action" --dotenv "$dotenv")
 if [ "$action" = deploy ]; then
   # The small baseline needs every branch of the app repo, not only the one being built.
   git -C "$CI_PROJECT_DIR" fetch --quiet --prune origin '+refs/heads/*:refs/remotes/origin/*'
-  args+=(-c "gitops:commit=$CI_COMMIT_SHA" -c "gitops:sourceRepo=$CI_PROJECT_DIR")
+  args+=(--commit "$CI_COMMIT_SHA" --repo "$CI_PROJECT_DIR")
+  {
+    echo "DEPLOY_URL=$(cd "$engine" && "$python" -m gitops url --stack "$stack" --app "$app" --branch "$branch")"
+    echo "DEPLOY_JOB_URL=${CI_JOB_URL:-}"
+  } > "$dotenv"
 fi
-message=$(cd "$engine" && "$python" -m gitops message --action "$action" --app "$app" \
-  --commit "${CI_COMMIT_SHA:-}" --branch "$branch")
 
 cd "$engine"
-# One stack serves every app project; resource_group serializes per project, Pulumi's stack lock
-# across projects. Wait out another project's update (bounded), fail on anything else.
-for attempt in 1 2 3 4 5 6; do
-  if pulumi up --yes --skip-preview --non-interactive --stack "$stack" "${args[@]}" --message "$message" \
-      2> >(tee "${TMPDIR:-/tmp}/up.err" >&2); then
-    break
-  fi
-  if grep -q "currently locked" "${TMPDIR:-/tmp}/up.err" && [ "$attempt" -lt 6 ]; then
-    echo "stack $stack is locked by another update; retrying in 30s ($attempt/5)"
-    sleep 30
-    continue
-  fi
-  echo "release refused or failed: see the error above (the program names the rule and the fix)" >&2
-  exit 1
-done
-
-if [ "$action" = deploy ]; then
-  {
-    echo "DEPLOY_URL=$("$python" -m gitops url --stack "$stack" --app "$app" --branch "$branch")"
-    echo "DEPLOY_RESULT=success"
-    echo "DEPLOY_JOB_URL=$CI_JOB_URL"
-  } > "$CI_PROJECT_DIR/deploy.env"
-fi
+exec "$python" -m gitops release "${args[@]}"

@@ -73,10 +73,11 @@ class StackAdmin:
         on_output: Callable[[str], None],
         *,
         wait_seconds: float,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] | None = None,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         """``release``, waiting (bounded, visibly) while another update holds the stack's lock."""
+        sleep, clock = sleep or time.sleep, clock or time.monotonic
         deadline = clock() + wait_seconds
         while True:
             try:

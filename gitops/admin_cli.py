@@ -224,6 +224,13 @@ def cmd_release(args: argparse.Namespace) -> int:
         admin.release_when_unlocked(event, message, _print, wait_seconds=wait)
         _write_dotenv(args.dotenv, {"DEPLOY_RESULT": "success"})
         return 0
+    except auto.ConcurrentUpdateError:
+        print(
+            f"error: stack {args.stack} was still locked by another update after {int(wait)}s; nothing changed. "
+            "Retry the job, or raise GITOPS_LOCK_WAIT_SECONDS"
+        )
+        _write_dotenv(args.dotenv, {"DEPLOY_RESULT": "failed", "GITOPS_REASON": "stack locked: nothing changed"})
+        return EXIT_FAILED
     except auto.CommandError as exc:
         error = f"{exc}"
     print(f"error: the {args.action} of {args.app} to {args.stack} failed:{error}")

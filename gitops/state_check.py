@@ -37,7 +37,8 @@ def check_state(state: StackState, env: Environment, catalog: Catalog, domain: s
             raise StateError(
                 f"stack output releases.{bounded(app, 63)}: app {bounded(repr(app), 63)} runs in {env.name} but is "
                 "not in the catalog; removing an app is an explicit act: put it back into apps.yaml, run "
-                f"`python -m gitops retire --stack {env.name} --app <app> --reason ...`, then remove it from apps.yaml"
+                f"`python -m gitops retire --stack {env.name} --app {bounded(app, 63)} --reason ...`, "
+                "then remove it from apps.yaml"
             )
         if release.branch != env.deploy_branch:
             raise StateError(
