@@ -203,6 +203,11 @@ class StackSettings(StrictModel):
 
     def check_targets(self, env: Environment, *, source: str) -> None:
         """Where this stack deploys must be said: no clusters never silently means 'render instead'."""
+        if not env.is_preview and self.gitlab is None:
+            raise ConfigError(
+                f"{source}: {NAMESPACE}:gitlab is missing, but it is {env.name}'s release gate (branch protection, "
+                "protected variables); an update without it would remove them. Restore it from git"
+            )
         if self.clusters:
             return
         if not env.is_preview:

@@ -220,6 +220,13 @@ CASES = [
         {"app": "web", "commit": "{latest}"},
         {"gitops:clusters": "[]"},
     ),
+    Case(
+        "prod-no-gitlab",
+        "prod",
+        "gitops:gitlab is missing, but it is prod's release gate",
+        DEPLOY_WEB,
+        {"gitops:gitlab": "null"},
+    ),
     Case("render-and-clusters", "prod", "not both", DEPLOY_WEB, {"gitops:renderDir": "out"}),
     Case(
         "quota-lots",
