@@ -33,7 +33,7 @@ class HistoryEntry:
         return (
             self.kind == "update"
             and self.result == "succeeded"
-            and self.action in ("deploy", "rollback")
+            and self.action in ("deploy", "rollback", "restore")
             and bool(self.app)
             and bool(self.commit)
             and self.commit != SECRET
