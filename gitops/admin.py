@@ -13,7 +13,7 @@ from typing import Any
 from pulumi import automation as auto
 
 from gitops.history import HistoryEntry, ledger
-from gitops.settings import NAMESPACE
+from gitops.settings import EVENT_KEYS, NAMESPACE
 
 PAGE_SIZE = 50
 MAX_PAGES = 10_000
@@ -37,11 +37,48 @@ def _summary_json(summary: auto.UpdateSummary) -> dict[str, Any]:
 class StackAdmin:
     """One environment's stack, selected in a local workspace rooted at this repo."""
 
-    def __init__(self, stack: str, root: Path, command: auto.PulumiCommand | None = None) -> None:
+    def __init__(
+        self, stack: str, root: Path, command: auto.PulumiCommand | None = None, *, create: bool = False
+    ) -> None:
         self.name = stack
-        self._stack = auto.select_stack(
-            stack_name=stack, work_dir=str(root), opts=auto.LocalWorkspaceOptions(pulumi_command=command)
-        )
+        opts = auto.LocalWorkspaceOptions(pulumi_command=command)
+        select = auto.create_or_select_stack if create else auto.select_stack
+        self._stack = select(stack_name=stack, work_dir=str(root), opts=opts)
+
+    def copy_config_from(self, source: str) -> None:
+        """Give this stack the settings of ``source`` (secrets re-encrypted for this stack by the CLI)."""
+        workspace = self._stack.workspace
+        values = workspace.get_all_config(source)
+        event = {f"{NAMESPACE}:{k}" for k in EVENT_KEYS}
+        self._stack.set_all_config({k: v for k, v in values.items() if k not in event})
+
+    def destroy_and_remove(self, message: str, on_output: Callable[[str], None]) -> None:
+        """Delete everything the stack declared, then the stack itself (``pulumi destroy`` + ``stack rm``)."""
+        self._stack.destroy(message=message, on_output=on_output)
+        self._stack.workspace.remove_stack(self.name)
+
+    def with_lock_wait(
+        self,
+        action: Callable[[], None],
+        on_output: Callable[[str], None],
+        *,
+        wait_seconds: float,
+        sleep: Callable[[float], None] | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        """Run ``action``, waiting (bounded, visibly) while another update holds this stack's lock."""
+        sleep, clock = sleep or time.sleep, clock or time.monotonic
+        deadline = clock() + wait_seconds
+        while True:
+            try:
+                action()
+                return
+            except auto.ConcurrentUpdateError:
+                left = deadline - clock()
+                if left <= 0:
+                    raise
+                on_output(f"stack {self.name} is locked by another update; waiting ({int(left)}s left)\n")
+                sleep(min(LOCK_POLL_SECONDS, left))
 
     def history(self) -> list[HistoryEntry]:
         """Every page of history (the CLI and the Automation API return 10 entries unless paged)."""
@@ -67,30 +104,18 @@ class StackAdmin:
             self._stack.remove_all_config(keys)
 
     def release_when_unlocked(
-        self,
-        event: Mapping[str, str],
-        message: str,
-        on_output: Callable[[str], None],
-        *,
-        wait_seconds: float,
-        sleep: Callable[[float], None] | None = None,
-        clock: Callable[[], float] | None = None,
+        self, event: Mapping[str, str], message: str, on_output: Callable[[str], None], *, wait_seconds: float
     ) -> None:
-        """``release``, waiting (bounded, visibly) while another update holds the stack's lock."""
-        sleep, clock = sleep or time.sleep, clock or time.monotonic
-        deadline = clock() + wait_seconds
-        while True:
-            try:
-                self.release(event, message, on_output)
-                return
-            except auto.ConcurrentUpdateError:
-                left = deadline - clock()
-                if left <= 0:
-                    raise
-                on_output(f"stack {self.name} is locked by another update; waiting ({int(left)}s left)\n")
-                sleep(min(LOCK_POLL_SECONDS, left))
+        """``release``, waiting while another update holds the stack's lock."""
+        self.with_lock_wait(lambda: self.release(event, message, on_output), on_output, wait_seconds=wait_seconds)
 
     def drift(self) -> dict[str, int]:
         """Resource changes a refresh would make (`pulumi refresh --preview-only`)."""
         result = self._stack.preview_refresh()
         return {op: n for op, n in (result.change_summary or {}).items() if op != "same" and n}
+
+
+def live_stacks(root: Path, command: auto.PulumiCommand | None = None) -> list[auto.StackSummary]:
+    """Every stack of this project in the current backend (``pulumi stack ls --json``: one CLI call)."""
+    workspace = auto.LocalWorkspace(work_dir=str(root), pulumi_command=command)
+    return workspace.list_stacks()

@@ -19,9 +19,10 @@ from gitops.environments import environment_for_stack
 from gitops.errors import ConfigError, GitOpsError
 from gitops.history import table
 from gitops.messages import update_message
-from gitops.naming import short_commit
+from gitops.naming import preview_of_stack, short_commit
 from gitops.notify.cli import notify_admin_release
 from gitops.notify.report import ReleaseReport, TestSummary
+from gitops.previews import SHARED_STACK, PreviewFleet, preview_policy, status_lines, utc_now
 from gitops.recovery import restore_after_failure
 from gitops.rollback import plan_rollback
 from gitops.state import CarriedState, parse_outputs
@@ -165,6 +166,12 @@ def status_text(stack: str, outputs: dict[str, Any]) -> str:
 
 def cmd_status(args: argparse.Namespace) -> int:
     print(status_text(args.stack, _admin(args).outputs()))
+    if args.stack == SHARED_STACK:
+        fleet = PreviewFleet(args.root, args.pulumi_command, wait_seconds=0)
+        stacks = fleet.live(with_outputs=True, on_output=_print)
+        print(f"preview stacks: {len(stacks)} live")
+        for line in status_lines(stacks, utc_now()):
+            print(line)
     return 0
 
 
@@ -207,19 +214,23 @@ def cmd_retire(args: argparse.Namespace) -> int:
 
 def cmd_release(args: argparse.Namespace) -> int:
     """CI's deploy/stop: wait out the stack lock; restore the last good release if a deploy failed."""
+    if args.stack != SHARED_STACK and preview_of_stack(args.stack) is not None:
+        raise ConfigError(f"use --stack preview: {args.stack} is chosen from --app and --branch")
     env = environment_for_stack(args.stack)
-    admin = _admin(args)
     event = {"app": args.app, "branch": args.branch, "action": args.action}
     if args.commit:
         event["commit"] = args.commit
     if args.repo:
         event["sourceRepo"] = str(Path(args.repo).resolve())
     wait = args.lock_wait if args.lock_wait is not None else _lock_wait_from(os.environ)
-    before = _readable_state(admin)
     pipeline = os.environ.get("CI_PIPELINE_URL", "")
     message = update_message(
         args.action, args.app, actor=_actor(), pipeline=pipeline, commit=args.commit, branch=args.branch
     )
+    if env.is_preview:
+        return _release_preview(args, event, message, wait)
+    admin = _admin(args)
+    before = _readable_state(admin)
     try:
         admin.release_when_unlocked(event, message, _print, wait_seconds=wait)
         _write_dotenv(args.dotenv, {"DEPLOY_RESULT": "success"})
@@ -260,6 +271,52 @@ def cmd_release(args: argparse.Namespace) -> int:
     reason = f"failed; {short_commit(restore.commit)} restored automatically"
     _write_dotenv(args.dotenv, {"DEPLOY_RESULT": "failed", "GITOPS_REASON": reason})
     return EXIT_FAILED_RESTORED
+
+
+def _release_preview(args: argparse.Namespace, event: dict[str, str], message: str, wait: float) -> int:
+    """A preview is its own stack: deploy it (then enforce TTL and cap on the others), or tear it down."""
+    fleet = PreviewFleet(args.root, args.pulumi_command, wait_seconds=wait)
+    try:
+        if args.action == "stop":
+            fleet.stop(args.app, args.branch, message, _print)
+            return 0
+        stack = fleet.deploy(event, message, _print)
+    except auto.ConcurrentUpdateError:
+        print(f"error: the preview stack was still locked by another update after {int(wait)}s; nothing changed")
+        _write_dotenv(args.dotenv, {"DEPLOY_RESULT": "failed", "GITOPS_REASON": "stack locked: nothing changed"})
+        return EXIT_FAILED
+    except auto.CommandError as exc:
+        print(f"error: the {args.action} of {args.app} ({args.branch}) failed:{exc}")
+        _write_dotenv(args.dotenv, {"DEPLOY_RESULT": "failed"})
+        return EXIT_FAILED
+    _write_dotenv(args.dotenv, {"DEPLOY_RESULT": "success"})
+    print(f"preview deployed to stack {stack}")
+    fleet.enforce_limits(preview_of_stack(stack) or "", preview_policy(args.root), "limits after deploy", _print)
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """Scheduled: remove previews whose branch is gone or merged, idle ones and the excess; then re-apply
+    the shared preview stack (GitLab side, and any previews it still holds from before per-preview stacks)."""
+    repos = dict(_pair(text) for text in args.repo)
+    wait = args.lock_wait if args.lock_wait is not None else _lock_wait_from(os.environ)
+    fleet = PreviewFleet(args.root, args.pulumi_command, wait_seconds=wait)
+    message = f"sweep previews by {_actor()} (pipeline {os.environ.get('CI_PIPELINE_URL') or '-'})"
+    removed = fleet.sweep(repos, preview_policy(args.root), message, _print, dry_run=args.dry_run)
+    print(f"sweep: {len(removed)} preview(s) {'to remove' if args.dry_run else 'removed'}")
+    if not args.dry_run:
+        shared = StackAdmin(SHARED_STACK, args.root, args.pulumi_command)
+        shared.release_when_unlocked(
+            {"sourceRepos": json.dumps(repos, sort_keys=True)}, message, _print, wait_seconds=wait
+        )
+    return 0
+
+
+def _pair(text: str) -> tuple[str, str]:
+    app, sep, path = text.partition("=")
+    if not sep or not app or not path:
+        raise ConfigError(f"--repo {text[:80]!r} must be <app>=<path of its clone>")
+    return app, str(Path(path).resolve())
 
 
 def _lock_wait_from(environ: Mapping[str, str]) -> float:
@@ -374,6 +431,12 @@ def add_admin_commands(sub: Any) -> None:
     retire.add_argument("--reason", required=True)
     retire.add_argument("--yes", action="store_true")
     retire.set_defaults(func=cmd_retire)
+
+    sweep = sub.add_parser("sweep", help="scheduled: remove previews of gone/merged branches, idle ones, the excess")
+    sweep.add_argument("--repo", action="append", default=[], help="<app>=<path of its clone>, once per app")
+    sweep.add_argument("--dry-run", action="store_true")
+    sweep.add_argument("--lock-wait", type=float, help="seconds to wait for a locked stack ($GITOPS_LOCK_WAIT_SECONDS)")
+    sweep.set_defaults(func=cmd_sweep)
 
     release = sub.add_parser("release", help="CI: deploy or stop one release; restores the last good one on failure")
     release.add_argument("--stack", required=True)

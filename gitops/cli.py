@@ -15,13 +15,13 @@ from pulumi import automation as auto
 
 from gitops.admin_cli import add_admin_commands
 from gitops.catalog import load_catalog
-from gitops.environments import ENVIRONMENTS, environment_for_stack
+from gitops.environments import environment_for_stack
 from gitops.errors import ConfigError, GitOpsError
-from gitops.naming import app_host, preview_host, preview_id
+from gitops.naming import app_host, preview_host, preview_id, preview_stack
 from gitops.notify.cli import add_notify_command
 from gitops.offline import ProgramRefused, RunResult, run_program
 from gitops.render import write_render
-from gitops.sample import build_sample_repo
+from gitops.sample import SampleRepo, build_sample_repo
 from gitops.settings import settings_from_config
 from gitops.stackfile import load_stack_config
 from gitops.state import StackState
@@ -55,8 +55,9 @@ def cmd_render(args: argparse.Namespace) -> int:
     """Without --state, render into a new (initialized, empty) stack: offline, nothing is at risk."""
     previous = _read_state_file(Path(args.state)) if args.state else StackState().to_outputs()
     now = datetime.fromisoformat(args.now) if args.now else datetime.now(UTC)
-    result = offline_run(args.stack, _event_overrides(args), now=now, previous=previous)
-    print(write_render(result, args.stack, Path(args.out)), end="")
+    stack = preview_stack(args.app, args.branch) if args.stack == "preview" and args.app and args.branch else args.stack
+    result = offline_run(stack, _event_overrides(args), now=now, previous=previous)
+    print(write_render(result, stack, Path(args.out)), end="")
     return 0
 
 
@@ -71,34 +72,32 @@ def _read_state_file(path: Path) -> dict[str, Any]:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    """Render every stack with a release of every app, from generated sample repositories."""
+    """Render every stack with a release of every app, from generated sample repositories: staging and
+    prod hold every app (initialized once, state carried from release to release); each preview is its
+    own stack, written under ``<out>/preview/``."""
     catalog = load_catalog(PROJECT_ROOT / "apps.yaml")
     out = Path(args.out)
     with tempfile.TemporaryDirectory(prefix="gitops-sample-") as tmp:
         repos = {app: build_sample_repo(Path(tmp) / app, app) for app in sorted(catalog.apps)}
-        for stack in ENVIRONMENTS:
-            state: dict[str, Any] | None = None
-            if not environment_for_stack(stack).is_preview:  # a new staging/prod stack is initialized once
-                state = offline_run(stack, {"gitops:action": "init"}, now=SAMPLE_NOW, previous=None).outputs
-            result = None
+        for stack, branch in (("staging", "latest"), ("prod", "master")):
+            state = offline_run(stack, {"gitops:action": "init"}, now=SAMPLE_NOW, previous=None).outputs
             for app, repo in repos.items():
-                commit, branch = {
-                    "prod": (repo.master, "master"),
-                    "staging": (repo.latest, "latest"),
-                    "preview": (repo.feature, repo.feature_branch),
-                }[stack]
-                overrides = {
-                    "gitops:app": app,
-                    "gitops:commit": commit,
-                    "gitops:branch": branch,
-                    "gitops:sourceRepo": str(repo.path),
-                }
-                result = offline_run(stack, overrides, now=SAMPLE_NOW, previous=state)
+                commit = repo.latest if branch == "latest" else repo.master
+                result = offline_run(stack, _sample_event(app, repo, commit, branch), now=SAMPLE_NOW, previous=state)
                 state = result.outputs
-            assert result is not None
             print(write_render(result, stack, out), end="")
-    print(f"manifests written under {out}/<stack>/<cluster>/")
+        for app, repo in repos.items():
+            stack = preview_stack(app, repo.feature_branch)
+            event = _sample_event(app, repo, repo.feature, repo.feature_branch)
+            print(
+                write_render(offline_run(stack, event, now=SAMPLE_NOW, previous=None), stack, out / "preview"), end=""
+            )
+    print(f"manifests written under {out}/<stack>/<cluster>/ (previews: {out}/preview/<preview stack>/<cluster>/)")
     return 0
+
+
+def _sample_event(app: str, repo: SampleRepo, commit: str, branch: str) -> dict[str, str]:
+    return {"gitops:app": app, "gitops:commit": commit, "gitops:branch": branch, "gitops:sourceRepo": str(repo.path)}
 
 
 def cmd_url(args: argparse.Namespace) -> int:

@@ -32,12 +32,20 @@ ENVIRONMENTS: dict[str, Environment] = {
 
 
 def environment_for_stack(stack: str) -> Environment:
-    """The stack name *is* the environment; anything else is refused."""
-    try:
+    """The stack name *is* the environment (``preview-<preview id>``: one preview); anything else is refused."""
+    from gitops.naming import preview_of_stack
+
+    if stack in ENVIRONMENTS:
         return ENVIRONMENTS[stack]
-    except KeyError:
-        known = ", ".join(ENVIRONMENTS)
-        raise ConfigError(
-            f"stack {stack!r} is not an environment of this project; "
-            f"select one of: {known} (pulumi stack select <name>)"
-        ) from None
+    if preview_of_stack(stack) is not None:
+        return ENVIRONMENTS["preview"]
+    known = ", ".join(ENVIRONMENTS)
+    raise ConfigError(
+        f"stack {stack[:80]!r} is not an environment of this project; "
+        f"select one of: {known}, or preview-<preview id> for one preview (pulumi stack select <name>)"
+    )
+
+
+def settings_stack(stack: str) -> str:
+    """Whose ``Pulumi.<stack>.yaml`` configures ``stack``: a preview's own stack is configured as ``preview``."""
+    return environment_for_stack(stack).name

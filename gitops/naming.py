@@ -7,6 +7,8 @@ import re
 
 MAX_LABEL = 63
 HASH_LEN = 8
+PREVIEW_STACK_PREFIX = "preview-"
+PREVIEW_ID = re.compile(rf"^[a-z0-9][-a-z0-9]*-[0-9a-f]{{{HASH_LEN}}}$")
 
 
 def ref_slug(ref: str) -> str:
@@ -30,6 +32,19 @@ def preview_id(app: str, branch: str) -> str:
     room = MAX_LABEL - len(app) - len(suffix) - 1
     slug = ref_slug(branch)[: max(room, 0)].strip("-")
     return f"{app}-{slug}{suffix}" if slug else f"{app}{suffix}"
+
+
+def preview_stack(app: str, branch: str) -> str:
+    """Each live preview is its own Pulumi stack, so one preview's deploy never re-registers another's."""
+    return PREVIEW_STACK_PREFIX + preview_id(app, branch)
+
+
+def preview_of_stack(stack: str) -> str | None:
+    """The preview id a ``preview-<id>`` stack holds, or None for any other stack name."""
+    key = stack.removeprefix(PREVIEW_STACK_PREFIX)
+    if stack.startswith(PREVIEW_STACK_PREFIX) and len(key) <= MAX_LABEL and PREVIEW_ID.match(key):
+        return key
+    return None
 
 
 def preview_host(namespace: str, domain: str) -> str:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from gitops.environments import Environment
 from gitops.errors import ConfigError, HoldError, OutdatedError
 from gitops.event import Action, ReleaseEvent
 from gitops.gitrepo import BranchFacts
 from gitops.naming import preview_host, preview_id, short_commit
+from gitops.preview_policy import LivePreview, Removal, prune
 from gitops.settings import StackSettings
 from gitops.state import TIME_FORMAT, Hold, Preview, Release, StackState
 
@@ -23,12 +24,6 @@ class Origin:
 
     actor: str = ""
     pipeline: str = ""
-
-
-@dataclass(frozen=True)
-class Removal:
-    preview: str
-    reason: str
 
 
 @dataclass(frozen=True)
@@ -226,25 +221,12 @@ def _plan_previews(
                 actor=origin.actor,
             )
 
-    ttl = timedelta(hours=settings.preview.ttl_hours)
-    for key, preview in sorted(previews.items()):
-        if key == current:
-            continue
-        repo_facts = facts.get(preview.app)
-        reason = None
-        if repo_facts is not None and preview.branch not in repo_facts.existing:
-            reason = "branch deleted"
-        elif repo_facts is not None and preview.branch in repo_facts.merged:
-            reason = "merged into latest"
-        elif now - parse_timestamp(preview.last_deployed) > ttl:
-            reason = f"idle longer than {settings.preview.ttl_hours}h"
-        if reason:
-            del previews[key]
-            removed.append(Removal(key, reason))
-
-    by_idle = sorted((p.last_deployed, k) for k, p in previews.items() if k != current)
-    excess = len(previews) - settings.preview.max_previews
-    for _, key in by_idle[: max(excess, 0)]:
-        del previews[key]
-        removed.append(Removal(key, f"evicted: more than {settings.preview.max_previews} previews"))
+    live = [LivePreview(k, parse_timestamp(p.last_deployed), p.app, p.branch) for k, p in previews.items()]
+    policy = settings.preview
+    pruned = prune(
+        live, now=now, ttl_hours=policy.ttl_hours, max_previews=policy.max_previews, keep=current, facts=facts
+    )
+    for removal in pruned:
+        del previews[removal.preview]
+    removed += pruned
     return Plan(replace(previous, previews=previews), removed=removed, notes=notes)

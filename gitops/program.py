@@ -21,12 +21,13 @@ from components.gitlab import GateSecrets, ReleaseGate
 from components.providers import cluster_targets
 from gitops.baseline import check_event
 from gitops.catalog import Catalog, load_catalog
-from gitops.environments import INTEGRATION_BRANCH, Environment, environment_for_stack
+from gitops.environments import INTEGRATION_BRANCH, Environment, environment_for_stack, settings_stack
 from gitops.errors import ConfigError, GitOpsError, StateError
 from gitops.event import WITHOUT_COMMIT, Action, ReleaseEvent, event_from_config
 from gitops.freeze import FreezeWindow, check_freeze
 from gitops.gitlab_gate import ci_variables
 from gitops.gitrepo import BranchFacts, SourceRepo
+from gitops.naming import PREVIEW_STACK_PREFIX, preview_id, preview_of_stack
 from gitops.planner import Origin, Plan, plan
 from gitops.recovery import REFUSAL_MARK
 from gitops.settings import KUBECONFIG_PREFIX, NAMESPACE, StackSettings, settings_from_config
@@ -110,9 +111,16 @@ def require_recorded_state(env: Environment, carried: CarriedState, event: Relea
 
 
 def _checked_event(
-    env: Environment, settings: StackSettings, catalog: Catalog, raw: Mapping[str, Any], environ: Mapping[str, str]
+    stack: str,
+    env: Environment,
+    settings: StackSettings,
+    catalog: Catalog,
+    raw: Mapping[str, Any],
+    environ: Mapping[str, str],
 ) -> tuple[ReleaseEvent | None, SourceRepo | None]:
     event = event_from_config(env, raw, catalog)
+    if env.is_preview:
+        check_preview_stack(stack, event)
     if event is None or event.action in WITHOUT_COMMIT:
         return event, None
     path = _repo_for(event.app, settings, environ)
@@ -127,41 +135,62 @@ def _checked_event(
 
 
 def _branch_facts(
-    catalog: Catalog, settings: StackSettings, event: ReleaseEvent | None, environ: Mapping[str, str]
+    state: StackState, settings: StackSettings, event: ReleaseEvent | None, environ: Mapping[str, str]
 ) -> dict[str, BranchFacts]:
-    """Branch facts for every app whose clone this run has (CI: its own app; a sweep: all)."""
+    """Facts about the live previews' branches, for every app whose clone this run has (CI: its own app)."""
     paths = dict(settings.sourceRepos)
     if event is not None and event.app not in paths:
         path = _repo_for(event.app, settings, environ)
         if path is not None:
             paths[event.app] = path
+    branches: dict[str, set[str]] = {}
+    for preview in state.previews.values():
+        branches.setdefault(preview.app, set()).add(preview.branch)
     return {
-        app: SourceRepo(path).branch_facts(INTEGRATION_BRANCH)
-        for app, path in sorted(paths.items())
-        if app in catalog.apps
+        app: SourceRepo(paths[app]).branch_facts(wanted, INTEGRATION_BRANCH)
+        for app, wanted in sorted(branches.items())
+        if app in paths
     }
+
+
+def check_preview_stack(stack: str, event: ReleaseEvent | None) -> None:
+    """A ``preview-<id>`` stack holds exactly its own preview; the shared ``preview`` stack deploys none."""
+    if event is None:
+        return
+    own = preview_of_stack(stack)
+    key = preview_id(event.app, event.branch)
+    if own is None and event.action is Action.DEPLOY:
+        raise ConfigError(
+            f"stack preview deploys no preview itself: each preview is its own stack ({PREVIEW_STACK_PREFIX}{key}); "
+            f"run python -m gitops release --stack preview --app {event.app} --branch {event.branch} --commit ..."
+        )
+    if own is not None and own != key:
+        raise ConfigError(
+            f"stack {stack} holds only preview {own}; {event.app} on branch {event.branch!r} is preview {key} "
+            f"(stack {PREVIEW_STACK_PREFIX}{key})"
+        )
 
 
 async def release(*, now: datetime, environ: Mapping[str, str], root: Path) -> dict[str, Any]:
     """Run one update; returns the new state, which becomes the stack's outputs."""
     stack = pulumi.get_stack()
-    source = f"Pulumi.{stack}.yaml"
     env = environment_for_stack(stack)
+    source = f"Pulumi.{settings_stack(stack)}.yaml"
     raw, secret = read_gitops_config()
     settings = settings_from_config(env, raw, source=source)
     catalog = load_catalog(root / settings.catalog)
     settings.check_catalog(catalog, source=source)
     settings.check_targets(env, source=source)
     kubeconfigs = _kubeconfigs(settings, raw, secret, source)
-    event, repo = _checked_event(env, settings, catalog, raw, environ)
+    event, repo = _checked_event(stack, env, settings, catalog, raw, environ)
     utc_now = now.astimezone(UTC).replace(tzinfo=None)
     _check_freeze(env, settings, event, utc_now)
     gate_secrets = _gate_secrets(env, raw, secret)
-    facts = _branch_facts(catalog, settings, event, environ) if env.is_preview else {}
 
     carried = await read_previous_state()
     require_recorded_state(env, carried, event)
-    checked = check_state(carried.state, env, catalog, settings.domain)
+    checked = check_state(carried.state, env, catalog, settings.domain, preview_of_stack(stack))
+    facts = _branch_facts(checked.state, settings, event, environ) if env.is_preview else {}
     result = plan(
         env,
         settings,
@@ -175,7 +204,7 @@ async def release(*, now: datetime, environ: Mapping[str, str], root: Path) -> d
     _report(event, env, result, checked.notes)
     state = result.state
     _register(env, settings, catalog, state, stack, kubeconfigs)
-    if settings.gitlab is not None:
+    if settings.gitlab is not None and preview_of_stack(stack) is None:  # one owner: the environment's own stack
         provider = gitlab.Provider(f"{stack}-gitlab", base_url=settings.gitlab.base_url, early_auth_check=False)
         ReleaseGate(f"{stack}-gitlab", env, settings.gitlab, catalog, settings.domain, gate_secrets, provider)
     return state.to_outputs()

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gitops.environments import settings_stack
 from gitops.errors import ConfigError, bounded
 from gitops.strict_yaml import load_file
 
@@ -26,7 +27,7 @@ class StackConfig:
 def load_stack_config(root: Path, stack: str) -> StackConfig:
     """Secure values (``{secure: ...}``) can only be decrypted by the Pulumi CLI; offline they are
     replaced by a placeholder and still marked secret, so secret handling is exercised."""
-    path = root / f"Pulumi.{stack}.yaml"
+    path = root / f"Pulumi.{settings_stack(stack)}.yaml"
     if not path.exists():
         raise ConfigError(f"no stack file {path.name}; stacks are: preview, staging, prod")
     data = load_file(path, what="stack file", hint="restore it from git") or {}

@@ -25,11 +25,22 @@ class CheckedState:
     notes: list[str] = field(default_factory=list)
 
 
-def check_state(state: StackState, env: Environment, catalog: Catalog, domain: str) -> CheckedState:
-    """Raise StateError for anything a corrupted or foreign state could use to hurt this stack."""
+def check_state(
+    state: StackState, env: Environment, catalog: Catalog, domain: str, own_preview: str | None = None
+) -> CheckedState:
+    """Raise StateError for anything a corrupted or foreign state could use to hurt this stack.
+
+    ``own_preview`` is the id of a ``preview-<id>`` stack: it may hold that preview and no other.
+    """
     if env.is_preview:
         _refuse_section(state.releases, "releases", env)
         _refuse_section(state.holds, "holds", env)
+        foreign = sorted(k for k in state.previews if own_preview is not None and k != own_preview)
+        if foreign:
+            raise StateError(
+                f"stack output previews holds {bounded(foreign[0], 70)}, but this stack holds only preview "
+                f"{own_preview}; it looks like another stack's state; {REPAIR}"
+            )
         return _checked_previews(state, catalog, domain)
     _refuse_section(state.previews, "previews", env)
     for app, release in state.releases.items():

@@ -21,14 +21,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from pulumi import automation as auto
 from pulumi.automation.errors import create_command_error
 from semver import VersionInfo
 
-from gitops.offline import ProgramRefused, run_program
-from gitops.stackfile import load_stack_config
+from gitops.offline import ProgramRefused, RunResult, run_program
+from gitops.stackfile import StackConfig, load_stack_config
 
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.000Z"
 
@@ -80,11 +80,30 @@ class FakeBackend:
     history: list[dict[str, Any]] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
     config: dict[str, str] = field(default_factory=dict)
+    secret_config: set[str] = field(default_factory=set)
     environ: dict[str, str] = field(default_factory=dict)
     drift: dict[str, int] = field(default_factory=dict)
     calls: list[list[str]] = field(default_factory=list)
     fail_commits: set[str] = field(default_factory=set)
     locked_updates: int = 0
+    resource_count: int = 0
+    last_result: RunResult | None = None
+
+
+@dataclass
+class FakeProject:
+    """Every stack of the project in one fake backend, and the clock its updates run at."""
+
+    root: Path
+    stacks: dict[str, FakeBackend] = field(default_factory=dict)
+    environ: dict[str, str] = field(default_factory=dict)
+    now: datetime | None = None  # None: each update one hour after the stack's previous one
+    calls: list[list[str]] = field(default_factory=list)
+
+    def backend(self, stack: str) -> FakeBackend:
+        if stack not in self.stacks:
+            self.stacks[stack] = FakeBackend(stack, self.root, environ=self.environ)
+        return self.stacks[stack]
 
 
 def _blinded(item: dict[str, Any]) -> dict[str, Any]:
@@ -97,11 +116,23 @@ def _flag(args: list[str], name: str) -> str | None:
     return args[args.index(name) + 1] if name in args else None
 
 
+def _fail(stdout: str, stderr: str) -> NoReturn:
+    raise create_command_error(auto.CommandResult(stdout, stderr, 255))
+
+
 class FakePulumiCommand(auto.PulumiCommand):
-    def __init__(self, backend: FakeBackend) -> None:  # no super().__init__: it would run `pulumi version`
+    def __init__(self, target: FakeBackend | FakeProject) -> None:  # no super().__init__: it runs `pulumi version`
         self.command = "pulumi"
         self.version = VersionInfo.parse("3.200.0")
-        self.backend = backend
+        if isinstance(target, FakeBackend):
+            self.project = FakeProject(target.root, {target.stack: target}, environ=target.environ)
+        else:
+            self.project = target
+
+    @property
+    def backend(self) -> FakeBackend:
+        (only,) = self.project.stacks.values()
+        return only
 
     def run(
         self,
@@ -111,11 +142,21 @@ class FakePulumiCommand(auto.PulumiCommand):
         on_output: Any = None,
         on_error: Any = None,
     ) -> auto.CommandResult:
-        b = self.backend
-        b.calls.append(list(args))
-        if _flag(args, "--stack") not in (None, b.stack):
-            raise AssertionError(f"unexpected stack in {args}")
+        project = self.project
+        project.calls.append(list(args))
         words = [a for a in args if not a.startswith("-")]
+        if args[:2] == ["stack", "ls"]:
+            return auto.CommandResult(json.dumps([self._summary(b) for b in project.stacks.values()]), "", 0)
+        if args[:2] == ["stack", "init"]:
+            project.backend(words[2]).calls.append(list(args))
+            return auto.CommandResult("", "", 0)
+        if args[:2] == ["stack", "rm"]:
+            return self._remove(words[2], force="--force" in args)
+        name = _flag(args, "--stack")
+        if name is None or name not in project.stacks:
+            _fail("", f"error: no stack named '{name}' found")
+        b = project.stacks[name]
+        b.calls.append(list(args))
         if args[:2] == ["stack", "select"]:
             return auto.CommandResult("", "", 0)
         if args[:2] == ["stack", "history"]:
@@ -124,11 +165,16 @@ class FakePulumiCommand(auto.PulumiCommand):
             return auto.CommandResult(json.dumps(newest_first[(page - 1) * size : page * size]), "", 0)
         if args[:2] == ["stack", "output"]:
             return auto.CommandResult(json.dumps(b.outputs), "", 0)
+        if args[0] == "config" and "--json" in args:
+            config = self._config(b)
+            shown = {k: {"value": v, "secret": k in config.secret_keys} for k, v in config.values.items()}
+            return auto.CommandResult(json.dumps(shown), "", 0)
         if args[:2] == ["config", "set-all"]:
             for i, arg in enumerate(args):
                 if arg in ("--plaintext", "--secret"):
                     key, value = args[i + 1].split("=", 1)
                     b.config[key] = value
+                    (b.secret_config.add if arg == "--secret" else b.secret_config.discard)(key)
             return auto.CommandResult("", "", 0)
         if args[:2] == ["config", "rm-all"]:
             for key in words[2:]:
@@ -136,7 +182,9 @@ class FakePulumiCommand(auto.PulumiCommand):
                     b.config.pop(key, None)
             return auto.CommandResult("", "", 0)
         if args[0] == "up":
-            return self._up(args, on_output)
+            return self._up(b, args, on_output)
+        if args[0] == "destroy":
+            return self._destroy(b, args, on_output)
         if args[0] == "refresh" and "--preview-only" in args:
             log = _flag(args, "--event-log")
             assert log is not None
@@ -145,15 +193,46 @@ class FakePulumiCommand(auto.PulumiCommand):
             return auto.CommandResult("refresh preview done\n", "", 0)
         raise AssertionError(f"the fake Pulumi CLI does not know: pulumi {' '.join(args)}")
 
-    def _up(self, args: list[str], on_output: Any) -> auto.CommandResult:
-        b = self.backend
+    def _config(self, b: FakeBackend) -> StackConfig:
+        config = load_stack_config(b.root, b.stack).with_overrides(b.config)
+        return StackConfig(config.values, sorted({*config.secret_keys, *b.secret_config}))
+
+    def _summary(self, b: FakeBackend) -> dict[str, Any]:
+        summary: dict[str, Any] = {"name": b.stack, "current": False, "updateInProgress": False}
+        if b.history:
+            summary["lastUpdate"] = b.history[-1]["endTime"]
+            summary["resourceCount"] = b.resource_count
+        return summary
+
+    def _remove(self, stack: str, *, force: bool) -> auto.CommandResult:
+        b = self.project.stacks.get(stack)
+        if b is None:
+            _fail("", f"error: no stack named '{stack}' found")
+        if b.resource_count and not force:
+            _fail("", f"error: '{stack}' still has resources; removal rejected. Possible actions: pulumi destroy")
+        del self.project.stacks[stack]
+        return auto.CommandResult("", "", 0)
+
+    def _start(self, b: FakeBackend) -> datetime:
+        return self.project.now or datetime(2026, 3, 4, 12, 0) + timedelta(hours=len(b.history) + 1)
+
+    def _destroy(self, b: FakeBackend, args: list[str], on_output: Any) -> auto.CommandResult:
+        """`pulumi destroy` deletes every resource of the state without running the program."""
+        item = history_item(len(b.history) + 1, kind="destroy", message=_flag(args, "--message") or "")
+        item["startTime"] = self._start(b).strftime(TIME_FORMAT)
+        b.history.append(item)
+        b.outputs, b.resource_count = {}, 0
+        if on_output:
+            on_output(f"Destroying ({b.stack})\n")
+        return auto.CommandResult("destroy done\n", "", 0)
+
+    def _up(self, b: FakeBackend, args: list[str], on_output: Any) -> auto.CommandResult:
         if b.locked_updates > 0:
             b.locked_updates -= 1
-            stderr = "error: the stack is currently locked by 1 lock(s). Either wait for the other process(es) to end"
-            raise create_command_error(auto.CommandResult("", stderr, 255))
+            _fail("", "error: the stack is currently locked by 1 lock(s). Either wait for the other process(es) to end")
         version = len(b.history) + 1
-        start = datetime(2026, 3, 4, 12, 0) + timedelta(hours=version)
-        config = load_stack_config(b.root, b.stack).with_overrides(b.config)
+        start = self._start(b)
+        config = self._config(b)
         item = history_item(version, message=_flag(args, "--message") or "", start=start)
         item["config"] = {k: {"value": v, "secret": k in config.secret_keys} for k, v in config.values.items()}
         try:
@@ -162,8 +241,10 @@ class FakePulumiCommand(auto.PulumiCommand):
             item["result"] = "failed"
             b.history.append(item)
             stdout = f"Diagnostics:\n  pulumi:pulumi:Stack (gitops-{b.stack}):\n    error: {exc}\n"
-            raise create_command_error(auto.CommandResult(stdout, "error: update failed", 255)) from None
+            _fail(stdout, "error: update failed")
         b.outputs = dict(result.outputs)  # registered before resource operations end; kept even if one fails
+        b.last_result = result
+        b.resource_count = sum(r.custom for r in result.resources)
         if config.values.get("gitops:commit") in b.fail_commits:
             item["result"] = "failed"
             b.history.append(item)
@@ -172,7 +253,7 @@ class FakePulumiCommand(auto.PulumiCommand):
                 "    * the Kubernetes API server reported that the update failed to fully initialize: "
                 "Timeout occurred polling for 'web'\n"
             )
-            raise create_command_error(auto.CommandResult(stdout, "error: update failed", 255))
+            _fail(stdout, "error: update failed")
         b.history.append(item)
         if on_output:
             on_output(f"Updating ({b.stack})\n")

@@ -6,6 +6,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from gitops.naming import preview_stack
 from gitops.offline import Registered, RunResult, run_program
 from gitops.stackfile import StackConfig, load_stack_config
 
@@ -31,8 +32,12 @@ def run(
     """One `pulumi up -s <stack> -c gitops:<key>=<value>...` of the real program, in-process.
 
     Without ``previous`` the stack starts initialized and empty; pass ``MISSING`` for a stack without outputs.
+    ``preview`` with an app and a branch runs that preview's own stack, as ``gitops release`` does;
+    without them it is the shared ``preview`` stack.
     """
     previous = INITIALIZED if previous is None else previous
+    if stack == "preview" and "app" in event and "branch" in event:
+        stack = preview_stack(event["app"], event["branch"])
     overrides = {f"gitops:{k}": v for k, v in event.items()}
     if repo is not None:
         overrides["gitops:sourceRepo"] = str(repo)

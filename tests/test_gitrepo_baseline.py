@@ -89,12 +89,23 @@ def test_branch_facts_match_git_branch_merged(repo: tuple[GitRepo, dict[str, str
     git.merge("feature/merged", "latest")
     git.branch_with_commit("feature/deleted", "latest")
     git.delete_branch("feature/deleted")
-    facts = SourceRepo(git.path).branch_facts("latest")
-    assert "feature/deleted" not in facts.existing
-    assert {"feature/login", "feature/merged", "master", "latest"} <= facts.existing
-    expected = {line.strip().lstrip("* ") for line in git.git("branch", "--merged", "latest").splitlines()} - {"latest"}
-    assert facts.merged == expected
+    asked = ["feature/login", "feature/merged", "feature/deleted", "master", "feature/never-existed"]
+    facts = SourceRepo(git.path).branch_facts(asked, "latest")
+    assert facts.existing == {"feature/login", "feature/merged", "master"}, "only the branches asked about"
+    listed = {line.strip().lstrip("* ") for line in git.git("branch", "--merged", "latest").splitlines()}
+    assert facts.merged == listed & set(asked)
     assert "feature/merged" in facts.merged and "feature/login" not in facts.merged
+
+
+def test_branch_facts_see_remote_tracking_branches_of_a_ci_clone(
+    repo: tuple[GitRepo, dict[str, str]], tmp_path: Path
+) -> None:
+    git, shas = repo
+    git.branch_with_commit("feature/merged", "latest")
+    git.merge("feature/merged", "latest")
+    clone = git.ci_clone(tmp_path / "clone", shas["feature/login"])
+    facts = SourceRepo(clone).branch_facts(["feature/merged", "feature/login", "gone"], "latest")
+    assert facts.existing == {"feature/merged", "feature/login"} and facts.merged == {"feature/merged"}
 
 
 def test_descends_from_follows_history(repo: tuple[GitRepo, dict[str, str]]) -> None:

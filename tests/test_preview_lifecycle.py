@@ -1,100 +1,154 @@
-"""Preview lifecycle through the whole program with real git: merge, delete, stop, sweep, cap."""
+"""Previews across their own stacks, with real git and the fake Pulumi CLI running the real program.
 
-from datetime import timedelta
+Each live preview is its own stack (``preview-<preview id>``). The fake CLI (tests/fake_pulumi.py) is
+the boundary that cannot be real here; every ``up`` runs the real program under the mock engine, and
+``destroy``/``stack rm``/``stack ls`` keep the fake backend's stacks as the CLI would.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
-from gitops.naming import preview_id
+import pytest
+
+from gitops.cli import main
+from gitops.naming import preview_id, preview_stack
+from gitops.offline import ProgramRefused, run_program
+from gitops.settings import PreviewPolicy
+from gitops.stackfile import load_stack_config
+from tests.fake_pulumi import FakeProject, FakePulumiCommand
 from tests.gitutil import GitRepo, standard_repo
-from tests.harness import NOW, run
+from tests.harness import NOW, ROOT, run
 
 Repo = tuple[GitRepo, dict[str, str]]
 
 
-def test_merged_branch_preview_is_removed_on_the_next_update_of_that_app(web_repo: Repo) -> None:
-    git, shas = web_repo
-    login = run("preview", repo=git.path, app="web", branch="feature/login", commit=shas["feature/login"])
-    other_sha = git.branch_with_commit("feature/cart", "latest")
-    both = run("preview", repo=git.path, previous=login.outputs, app="web", branch="feature/cart", commit=other_sha)
-    assert len(both.outputs["previews"]) == 2
-    git.merge("feature/login", "latest")
-    after = run("preview", repo=git.path, previous=both.outputs, app="web", branch="feature/cart", commit=other_sha)
-    assert list(after.outputs["previews"]) == [preview_id("web", "feature/cart")]
-    assert any("merged into latest" in line for line in after.logs)
-    namespaces = {
+@pytest.fixture()
+def project(monkeypatch: pytest.MonkeyPatch) -> FakeProject:
+    fake = FakeProject(ROOT, now=NOW)
+    fake.backend("preview")  # the shared preview stack, whose settings every preview stack copies
+    monkeypatch.setattr("gitops.previews.utc_now", lambda: fake.now)  # one clock for the CLI and the fake
+    return fake
+
+
+def cli(project: FakeProject, *argv: str) -> int:
+    return main(list(argv), pulumi_command=FakePulumiCommand(project))
+
+
+def deploy(project: FakeProject, repo: GitRepo, branch: str, commit: str, app: str = "web") -> int:
+    return cli(
+        project, "release", "--stack", "preview", "--app", app, "--branch", branch, "--commit", commit,
+        "--repo", str(repo.path),
+    )  # fmt: skip
+
+
+def live(project: FakeProject) -> set[str]:
+    return {name for name in project.stacks if name != "preview"}
+
+
+def namespaces(project: FakeProject, stack: str) -> set[str]:
+    result = project.stacks[stack].last_result
+    assert result is not None
+    return {
         r.inputs["metadata"]["name"]
-        for r in after.resources
+        for r in result.resources
         if r.is_kubernetes_object and r.inputs["kind"] == "Namespace"
     }
-    assert namespaces == {preview_id("web", "feature/cart")}
 
 
-def test_stop_works_after_the_branch_is_deleted(web_repo: Repo) -> None:
+def test_two_previews_deploy_into_their_own_stacks_without_touching_each_other(
+    project: FakeProject, web_repo: Repo
+) -> None:
     git, shas = web_repo
-    first = run("preview", repo=git.path, app="web", branch="feature/login", commit=shas["feature/login"])
+    cart = git.branch_with_commit("feature/cart", "latest")
+    assert deploy(project, git, "feature/login", shas["feature/login"]) == 0
+    login = preview_stack("web", "feature/login")
+    calls_before = len(project.stacks[login].calls)
+    assert deploy(project, git, "feature/cart", cart) == 0
+    cart_stack = preview_stack("web", "feature/cart")
+    assert live(project) == {login, cart_stack}
+    assert namespaces(project, cart_stack) == {preview_id("web", "feature/cart")}, "only its own preview"
+    assert project.stacks[login].calls[calls_before:] == [], "the other preview's stack was not touched"
+    assert [h["kind"] for h in project.stacks[login].history] == ["update"]
+    assert project.stacks["preview"].history == [], "the shared stack is not updated by a preview deploy"
+
+
+def test_stop_tears_the_stack_down_after_the_branch_is_deleted(
+    project: FakeProject, web_repo: Repo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    git, shas = web_repo
+    assert deploy(project, git, "feature/login", shas["feature/login"]) == 0
     git.delete_branch("feature/login")
-    stopped = run("preview", previous=first.outputs, app="web", branch="feature/login", action="stop")
-    assert stopped.outputs["previews"] == {}
-    assert not [r for r in stopped.resources if r.is_kubernetes_object]
+    stop = ["release", "--stack", "preview", "--app", "web", "--branch", "feature/login", "--action", "stop"]
+    assert cli(project, *stop) == 0
+    assert live(project) == set()
+    assert cli(project, *stop) == 0
+    assert "nothing to stop" in capsys.readouterr().out
 
 
-def test_sweep_with_every_clone_prunes_deleted_branches_of_all_apps(tmp_path: Path) -> None:
+def test_sweep_removes_merged_and_deleted_branches_only_for_the_clones_it_has(
+    project: FakeProject, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     web, web_shas = standard_repo(tmp_path / "web")
     api, api_shas = standard_repo(tmp_path / "api")
-    state = run("preview", repo=web.path, app="web", branch="feature/login", commit=web_shas["feature/login"]).outputs
-    state = run(
-        "preview", repo=api.path, previous=state, app="api", branch="feature/login", commit=api_shas["feature/login"]
-    ).outputs
+    assert deploy(project, web, "feature/login", web_shas["feature/login"]) == 0
+    assert deploy(project, api, "feature/login", api_shas["feature/login"], app="api") == 0
+    web.merge("feature/login", "latest")
     api.delete_branch("feature/login")
-    only_web = run("preview", previous=state, extra={"gitops:sourceRepos": f'{{"web": "{web.path}"}}'})
-    assert len(only_web.outputs["previews"]) == 2, "without api's clone, api's previews are left alone"
-    sweep = run(
-        "preview", previous=state, extra={"gitops:sourceRepos": f'{{"web": "{web.path}", "api": "{api.path}"}}'}
-    )
-    assert list(sweep.outputs["previews"]) == [preview_id("web", "feature/login")]
+    assert cli(project, "sweep", "--repo", f"web={web.path}", "--dry-run") == 0
+    assert f"would remove preview {preview_id('web', 'feature/login')}: merged into latest" in capsys.readouterr().out
+    assert len(live(project)) == 2, "a dry run changes nothing"
+    assert cli(project, "sweep", "--repo", f"web={web.path}") == 0
+    assert live(project) == {preview_stack("api", "feature/login")}, "without api's clone, api's preview stays"
+    assert cli(project, "sweep", "--repo", f"web={web.path}", "--repo", f"api={api.path}") == 0
+    assert live(project) == set()
+    assert "branch deleted" in capsys.readouterr().out
+    shared = project.stacks["preview"].history
+    assert [h["result"] for h in shared] == ["succeeded", "succeeded"], "the shared stack is re-applied"
 
 
-def test_ttl_expiry_and_deterministic_redeploy(web_repo: Repo) -> None:
+def test_ttl_and_cap_at_deploy_time_never_remove_the_preview_being_deployed(
+    project: FakeProject, web_repo: Repo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    git, _ = web_repo
+    monkeypatch.setattr("gitops.admin_cli.preview_policy", lambda root: PreviewPolicy(ttl_hours=72, max_previews=2))
+
+    def at(when: datetime, branch: str) -> None:
+        project.now = when
+        assert deploy(project, git, branch, git.branch_with_commit(branch, "latest")) == 0
+
+    at(NOW, "feature/old")
+    at(NOW + timedelta(hours=73), "feature/a")  # feature/old is idle past the TTL: removed
+    assert live(project) == {preview_stack("web", "feature/a")}
+    at(NOW + timedelta(hours=74), "feature/b")
+    at(NOW + timedelta(hours=75), "feature/c")  # over the cap of 2: the longest idle (a) goes, never c
+    assert live(project) == {preview_stack("web", "feature/b"), preview_stack("web", "feature/c")}
+
+
+def test_status_lists_every_live_preview_with_idle_time(
+    project: FakeProject, web_repo: Repo, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     git, shas = web_repo
-    first = run("preview", repo=git.path, app="web", branch="feature/login", commit=shas["feature/login"])
-    kept = run("preview", previous=first.outputs, now=NOW + timedelta(hours=71))
-    assert kept.outputs == first.outputs
-    expired = run("preview", previous=first.outputs, now=NOW + timedelta(hours=73))
-    assert expired.outputs["previews"] == {}
+    assert deploy(project, git, "feature/login", shas["feature/login"]) == 0
+    monkeypatch.setattr("gitops.admin_cli.utc_now", lambda: NOW + timedelta(hours=5))
+    capsys.readouterr()
+    assert cli(project, "status", "--stack", "preview") == 0
+    out = capsys.readouterr().out
+    key = preview_id("web", "feature/login")
+    assert "preview stacks: 1 live" in out
+    assert (
+        f"preview {key}: web feature/login@{shas['feature/login'][:8]} https://{key}.preview.example.com idle 5h" in out
+    )
 
 
-def test_cap_evicts_longest_idle_preview(web_repo: Repo) -> None:
+def test_colliding_branch_slugs_get_their_own_stacks(project: FakeProject, web_repo: Repo) -> None:
     git, _ = web_repo
-    state = None
-    for i in range(3):
-        sha = git.branch_with_commit(f"feature/f{i}", "latest")
-        state = run(
-            "preview",
-            repo=git.path,
-            previous=state,
-            now=NOW + timedelta(minutes=i),
-            extra={"gitops:preview": '{"max_previews": 2}'},
-            app="web",
-            branch=f"feature/f{i}",
-            commit=sha,
-        ).outputs
-    assert state is not None
-    assert set(state["previews"]) == {preview_id("web", "feature/f1"), preview_id("web", "feature/f2")}
-
-
-def test_colliding_branch_slugs_deploy_side_by_side(web_repo: Repo) -> None:
-    git, _ = web_repo
-    upper = git.branch_with_commit("feature/ABC", "latest")
-    lower = git.branch_with_commit("feature-abc", "latest")
-    first = run("preview", repo=git.path, app="web", branch="feature/ABC", commit=upper)
-    second = run("preview", repo=git.path, previous=first.outputs, app="web", branch="feature-abc", commit=lower)
-    namespaces = sorted(p["namespace"] for p in second.outputs["previews"].values())
-    assert len(set(namespaces)) == 2 and all(n.startswith("web-feature-abc-") for n in namespaces)
-    hosts = [
-        r.inputs["spec"]["rules"][0]["host"]
-        for r in second.resources
-        if r.is_kubernetes_object and r.inputs["kind"] == "Ingress"
-    ]
-    assert len(set(hosts)) == 2
+    assert deploy(project, git, "feature/ABC", git.branch_with_commit("feature/ABC", "latest")) == 0
+    assert deploy(project, git, "feature-abc", git.branch_with_commit("feature-abc", "latest")) == 0
+    stacks = live(project)
+    assert len(stacks) == 2 and all(s.startswith("preview-web-feature-abc-") for s in stacks)
 
 
 def test_unicode_branch_gets_a_valid_preview_and_can_be_stopped(web_repo: Repo) -> None:
@@ -108,3 +162,43 @@ def test_unicode_branch_gets_a_valid_preview_and_can_be_stopped(web_repo: Repo) 
     assert namespace.inputs["metadata"]["annotations"]["gitops/branch"] == "功能/登录-ü"
     stopped = run("preview", previous=first.outputs, app="web", branch="功能/登录-ü", action="stop")
     assert stopped.outputs["previews"] == {}
+
+
+def test_a_preview_stack_holds_only_its_own_preview(web_repo: Repo) -> None:
+    git, shas = web_repo
+    login = run("preview", repo=git.path, app="web", branch="feature/login", commit=shas["feature/login"])
+    with pytest.raises(ProgramRefused, match="holds only preview"):
+        run(preview_stack("web", "feature/login"), repo=git.path, app="web", branch="feature/x", commit=shas["latest"])
+    cart = git.branch_with_commit("feature/cart", "latest")
+    with pytest.raises(ProgramRefused, match="but this stack holds only preview"):
+        run("preview", repo=git.path, previous=login.outputs, app="web", branch="feature/cart", commit=cart)
+
+
+def test_shared_stack_refuses_deploys_and_drains_the_previews_it_still_holds(web_repo: Repo) -> None:
+    """Previews created before per-preview stacks stay in the shared stack until stopped, merged or idle."""
+    git, shas = web_repo
+    legacy: dict[str, Any] = run(
+        "preview", repo=git.path, app="web", branch="feature/login", commit=shas["feature/login"]
+    ).outputs
+    config = load_stack_config(ROOT, "preview").with_overrides(
+        {
+            "gitops:app": "web",
+            "gitops:branch": "feature/login",
+            "gitops:commit": shas["feature/login"],
+            "gitops:sourceRepo": str(git.path),
+        }
+    )
+    with pytest.raises(ProgramRefused, match="stack preview deploys no preview itself"):
+        run_program("preview", config, root=ROOT, now=NOW, previous_outputs=legacy)
+    kept = run("preview", previous=legacy, now=NOW + timedelta(hours=71))
+    assert kept.outputs == legacy and namespaces_of(kept) == {preview_id("web", "feature/login")}
+    expired = run("preview", previous=legacy, now=NOW + timedelta(hours=73))
+    assert expired.outputs["previews"] == {}
+
+
+def namespaces_of(result: Any) -> set[str]:
+    return {
+        r.inputs["metadata"]["name"]
+        for r in result.resources
+        if r.is_kubernetes_object and r.inputs["kind"] == "Namespace"
+    }

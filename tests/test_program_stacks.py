@@ -7,6 +7,7 @@ import pulumi
 import pytest
 
 from gitops import program
+from gitops.naming import preview_stack
 from gitops.offline import ProgramRefused, RunResult, UnknownInvokeError, run_program
 from gitops.stackfile import OFFLINE_SECRET, StackConfig, load_stack_config
 from tests.gitutil import GitRepo
@@ -25,7 +26,8 @@ def deploy(stack: str, web_repo: Repo, app: str = "web", previous: dict[str, Any
 
 def assert_structure(result: RunResult, stack: str) -> None:
     providers = result.of_type("pulumi:providers:kubernetes")
-    assert sorted(p.name for p in providers) == sorted(f"{stack}-{c}" for c in CLUSTERS[stack])
+    owner = preview_stack("web", EVENT_BRANCH[stack]) if stack == "preview" else stack  # a preview's own stack
+    assert sorted(p.name for p in providers) == sorted(f"{owner}-{c}" for c in CLUSTERS[stack])
     provider_urns = {p.urn for p in providers}
     components = {r.urn: r for r in result.resources if not r.custom}
     for resource in result.resources:
@@ -173,7 +175,7 @@ def test_preview_renders_yaml_only_when_render_dir_is_set_explicitly(web_repo: R
     extra = {"gitops:clusters": "[]", "gitops:renderDir": "out"}
     result = run("preview", repo=git.path, extra=extra, **event)
     (provider,) = result.of_type("pulumi:providers:kubernetes")
-    assert provider.inputs["renderYamlToDirectory"] == "out/preview"
+    assert provider.inputs["renderYamlToDirectory"] == f"out/{preview_stack('web', 'feature/login')}"
     assert "kubeconfig" not in provider.inputs
     error = refused("preview", repo=git.path, extra={"gitops:clusters": "[]"}, **event)
     assert "gitops:clusters is empty; name the clusters to deploy to, or set gitops:renderDir" in str(error)

@@ -1,9 +1,10 @@
-"""Benchmark: branch facts for pruning previews, against `git branch --merged`.
+"""Benchmark: the sweep's merged/deleted decision, against `git branch --merged`.
 
-Run by hand: ``.venv/bin/python benchmarks/bench_branch_scan.py [--branches 5000]``.
-Builds a repository with N feature branches (half merged into ``latest``) using git
-fast-import, then times ``SourceRepo.branch_facts("latest")`` (one history walk) and
-``git branch --merged latest`` and checks both agree on which branches are merged.
+Run by hand: ``.venv/bin/python benchmarks/bench_sweep_decision.py [--branches 5000 --history 40000 --live 20]``.
+Builds a repository with N feature branches (half merged into ``latest``) and a long ``latest`` (by
+default 5,000 branches and about 45,000 commits) with git fast-import, then times what the sweep does,
+``SourceRepo.branch_facts(<live previews' branches>, "latest")`` (libgit2 ``descendant_of`` per live
+branch), against ``git branch --merged latest``, and checks both agree on the live branches.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from gitops.gitrepo import SourceRepo
 
-IDENT = "Bench <bench@example.com> 1767225600 +0000"
+EPOCH = 1767225600
 
 
 def build(path: Path, branches: int, history: int) -> None:
@@ -32,7 +33,8 @@ def build(path: Path, branches: int, history: int) -> None:
         nonlocal mark
         mark += 1
         data = message.encode()
-        lines.append(f"commit {ref}\nmark :{mark}\ncommitter {IDENT}\ndata {len(data)}\n{message}")
+        ident = f"Bench <bench@example.com> {EPOCH + mark * 60} +0000"  # one commit a minute
+        lines.append(f"commit {ref}\nmark :{mark}\ncommitter {ident}\ndata {len(data)}\n{message}")
         if parents:
             lines.append(f"from {parents[0]}")
             lines.extend(f"merge {p}" for p in parents[1:])
@@ -55,7 +57,9 @@ def build(path: Path, branches: int, history: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--branches", type=int, default=5000)
-    parser.add_argument("--history", type=int, default=2000)
+    parser.add_argument("--history", type=int, default=40000)
+    parser.add_argument("--live", type=int, default=20, help="live previews (their branches are the ones checked)")
+    parser.add_argument("--spread", action="store_true", help="worst case: live previews of every age")
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -63,12 +67,18 @@ def main() -> None:
         started = time.perf_counter()
         build(path, args.branches, args.history)
         elapsed = time.perf_counter() - started
-        print(f"built repo: {args.branches} branches, {args.history} spine commits in {elapsed:.1f}s")
+        commits = args.history + 1 + args.branches + (args.branches + 1) // 2
+        print(f"built repo: {args.branches} branches, {commits} commits in {elapsed:.1f}s")
+        # the newest branches are the live previews (older ones were merged, deleted or expired); odd ones unmerged
+        live = [f"feature/b{i}" for i in range(args.branches - args.live, args.branches)]
+        if args.spread:
+            step = max(args.branches // args.live, 1)
+            live = [f"feature/b{i + (i // step) % 2}" for i in range(0, args.branches - 1, step)][: args.live]
 
         ours, theirs = [], []
         for _ in range(args.repeat):
             t0 = time.perf_counter()
-            facts = SourceRepo(path).branch_facts("latest")
+            facts = SourceRepo(path).branch_facts(live, "latest")
             ours.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
             out = subprocess.run(
@@ -80,11 +90,14 @@ def main() -> None:
             ).stdout
             theirs.append(time.perf_counter() - t0)
         merged_git = set(out.split()) - {"latest"}
-        assert facts.merged == merged_git, "branch_facts disagrees with git branch --merged"
-        print(f"merged branches: {len(facts.merged)} of {len(facts.existing) - 1} (agrees with git)")
-        for label, times in (("SourceRepo.branch_facts", ours), ("git branch --merged", theirs)):
-            median = sorted(times)[len(times) // 2]
-            print(f"{label:24} best {min(times) * 1000:.0f} ms, median {median * 1000:.0f} ms")
+        assert facts.merged == merged_git & set(live), "branch_facts disagrees with git branch --merged"
+        print(f"live previews: {len(live)}, merged: {len(facts.merged)} (agrees with git branch --merged)")
+        medians = {}
+        for label, times in (("sweep decision", ours), ("git branch --merged", theirs)):
+            medians[label] = sorted(times)[len(times) // 2]
+            print(f"{label:26} best {min(times) * 1000:.1f} ms, median {medians[label] * 1000:.1f} ms")
+        ratio = medians["sweep decision"] / medians["git branch --merged"]
+        print(f"sweep decision / git branch --merged: {ratio:.2f}x")
 
 
 if __name__ == "__main__":

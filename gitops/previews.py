@@ -1,0 +1,169 @@
+"""The fleet of preview stacks (``preview-<preview id>``): deploy, stop, sweep and list them.
+
+Each live preview is its own stack, so a deploy registers only that preview's resources and deploys of
+different branches never wait on one another. This module drives the stacks through the Automation API
+(``gitops.admin``); which previews go is decided by the pure rule in ``gitops.preview_policy``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pulumi import automation as auto
+
+from gitops.admin import StackAdmin, live_stacks
+from gitops.environments import ENVIRONMENTS, INTEGRATION_BRANCH
+from gitops.errors import GitOpsError
+from gitops.gitrepo import BranchFacts, SourceRepo
+from gitops.naming import preview_of_stack, preview_stack, short_commit
+from gitops.planner import parse_timestamp
+from gitops.preview_policy import LivePreview, Removal, prune
+from gitops.settings import PreviewPolicy, settings_from_config
+from gitops.stackfile import load_stack_config
+from gitops.state import Preview, parse_outputs
+
+SHARED_STACK = "preview"
+Output = Callable[[str], None]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def preview_policy(root: Path) -> PreviewPolicy:
+    """TTL and cap, from ``Pulumi.preview.yaml`` (the settings every preview stack is given)."""
+    config = load_stack_config(root, SHARED_STACK)
+    raw = {k.removeprefix("gitops:"): v for k, v in config.values.items() if k.startswith("gitops:")}
+    return settings_from_config(ENVIRONMENTS[SHARED_STACK], raw, source="Pulumi.preview.yaml").preview
+
+
+@dataclass(frozen=True)
+class LiveStack:
+    """One preview stack as the fleet sees it; ``preview`` is None when its outputs could not be read."""
+
+    stack: str
+    key: str
+    last_update: datetime | None
+    preview: Preview | None = None
+
+    def as_live(self, now: datetime) -> LivePreview:
+        when = parse_timestamp(self.preview.last_deployed) if self.preview else self.last_update or now
+        return LivePreview(
+            self.key, when, self.preview.app if self.preview else None, self.preview.branch if self.preview else None
+        )
+
+
+class PreviewFleet:
+    def __init__(self, root: Path, command: auto.PulumiCommand | None, *, wait_seconds: float) -> None:
+        self.root, self.command, self.wait = root, command, wait_seconds
+
+    def stack(self, name: str, *, create: bool = False) -> StackAdmin:
+        return StackAdmin(name, self.root, self.command, create=create)
+
+    def live(self, *, with_outputs: bool, on_output: Output) -> list[LiveStack]:
+        """The live preview stacks: one ``stack ls``; with outputs, one ``stack output`` per preview."""
+        found = []
+        for summary in live_stacks(self.root, self.command):
+            key = preview_of_stack(summary.name)
+            if key is None:
+                continue
+            preview = self._read_preview(summary.name, key, on_output) if with_outputs else None
+            found.append(LiveStack(summary.name, key, _naive(summary.last_update), preview))
+        return sorted(found, key=lambda s: s.stack)
+
+    def _read_preview(self, stack: str, key: str, on_output: Output) -> Preview | None:
+        try:
+            return parse_outputs(self.stack(stack).outputs()).state.previews.get(key)
+        except (GitOpsError, auto.CommandError) as exc:
+            on_output(f"warning: the outputs of {stack} cannot be read ({str(exc)[:200]}); only TTL and cap apply\n")
+            return None
+
+    def deploy(self, event: Mapping[str, str], message: str, on_output: Output) -> str:
+        """Create (or select) the preview's own stack, give it the preview settings, and update it."""
+        name = preview_stack(event["app"], event["branch"])
+        admin = self.stack(name, create=True)
+        admin.copy_config_from(SHARED_STACK)
+        admin.release_when_unlocked(event, message, on_output, wait_seconds=self.wait)
+        return name
+
+    def stop(self, app: str, branch: str, message: str, on_output: Output) -> bool:
+        """Tear down one preview (works after its branch is deleted); False when there was none."""
+        name = preview_stack(app, branch)
+        if name not in {s.stack for s in self.live(with_outputs=False, on_output=on_output)}:
+            on_output(f"no preview of {app} for branch {branch!r} ({name}): nothing to stop\n")
+            return False
+        self.remove(Removal(name.removeprefix("preview-"), "stopped"), message, on_output)
+        return True
+
+    def remove(self, removal: Removal, message: str, on_output: Output) -> bool:
+        """Destroy and delete one preview stack; a stack busy with its own update is left for next time."""
+        admin = self.stack(f"preview-{removal.preview}")
+        try:
+            admin.with_lock_wait(
+                lambda: admin.destroy_and_remove(f"{message}: {removal.reason}", on_output),
+                on_output,
+                wait_seconds=0,
+            )
+        except auto.ConcurrentUpdateError:
+            on_output(f"preview {removal.preview} is being updated right now; left for the next sweep\n")
+            return False
+        on_output(f"preview {removal.preview} removed: {removal.reason}\n")
+        return True
+
+    def enforce_limits(self, keep: str, policy: PreviewPolicy, message: str, on_output: Output) -> list[Removal]:
+        """At deploy time: TTL and cap from ``stack ls`` alone (one call), never the preview just deployed."""
+        now = utc_now()
+        live = [s.as_live(now) for s in self.live(with_outputs=False, on_output=on_output)]
+        chosen = prune(live, now=now, ttl_hours=policy.ttl_hours, max_previews=policy.max_previews, keep=keep)
+        return [r for r in chosen if self.remove(r, message, on_output)]
+
+    def sweep(
+        self, repos: Mapping[str, str], policy: PreviewPolicy, message: str, on_output: Output, *, dry_run: bool
+    ) -> list[Removal]:
+        """The scheduled sweep: every live preview's branch checked against its app's clone, TTL, cap."""
+        now = utc_now()
+        stacks = self.live(with_outputs=True, on_output=on_output)
+        facts = sweep_facts(stacks, repos)
+        live = [s.as_live(now) for s in stacks]
+        chosen = prune(live, now=now, ttl_hours=policy.ttl_hours, max_previews=policy.max_previews, facts=facts)
+        if dry_run:
+            for removal in chosen:
+                on_output(f"would remove preview {removal.preview}: {removal.reason}\n")
+            return chosen
+        return [r for r in chosen if self.remove(r, message, on_output)]
+
+
+def sweep_facts(stacks: list[LiveStack], repos: Mapping[str, str]) -> dict[str, BranchFacts]:
+    """Branch facts per app, asking each clone only about its live previews' branches."""
+    branches: dict[str, set[str]] = {}
+    for live in stacks:
+        if live.preview is not None:
+            branches.setdefault(live.preview.app, set()).add(live.preview.branch)
+    return {
+        app: SourceRepo(repos[app]).branch_facts(wanted, INTEGRATION_BRANCH)
+        for app, wanted in sorted(branches.items())
+        if app in repos
+    }
+
+
+def status_lines(stacks: list[LiveStack], now: datetime) -> list[str]:
+    lines = []
+    for live in stacks:
+        p = live.preview
+        if p is None:
+            lines.append(f"  preview {live.key}: outputs unreadable (stack {live.stack})")
+            continue
+        idle = now - parse_timestamp(p.last_deployed)
+        hours = int(idle.total_seconds() // 3600)
+        lines.append(
+            f"  preview {live.key}: {p.app} {p.branch}@{short_commit(p.commit)} {p.url} idle {hours}h "
+            f"(since {p.last_deployed})"
+        )
+    return lines
+
+
+def _naive(value: datetime | None) -> datetime | None:
+    return value.astimezone(UTC).replace(tzinfo=None) if value and value.tzinfo else value
