@@ -96,21 +96,26 @@ class SourceRepo:
         """
         if not starts or not wanted:
             return set()
-        oldest = min(self._repo[oid].commit_time for oid in wanted) - CLOCK_SKEW
-        queue = [(-self._repo[oid].commit_time, str(oid), oid) for oid in set(starts)]
+        oldest = min(self._commit(oid).commit_time for oid in wanted) - CLOCK_SKEW
+        queue = [(-self._commit(oid).commit_time, str(oid), oid) for oid in set(starts)]
         heapq.heapify(queue)
-        seen, found = set(starts), set()
+        seen, found = set(starts), set[pygit2.Oid]()
         while queue and len(found) < len(wanted):
             negative_time, _, oid = heapq.heappop(queue)
             if oid in wanted:
                 found.add(oid)
             elif -negative_time < oldest:
                 break
-            for parent in self._repo[oid].parent_ids:
+            for parent in self._commit(oid).parent_ids:
                 if parent not in seen:
                     seen.add(parent)
-                    heapq.heappush(queue, (-self._repo[parent].commit_time, str(parent), parent))
+                    heapq.heappush(queue, (-self._commit(parent).commit_time, str(parent), parent))
         return found
+
+    def _commit(self, oid: pygit2.Oid) -> pygit2.Commit:
+        commit = self._repo[oid]
+        assert isinstance(commit, pygit2.Commit)
+        return commit
 
     def _reachable(self, oid: pygit2.Oid, tips: list[pygit2.Oid]) -> bool:
         return any(tip == oid or self._repo.descendant_of(tip, oid) for tip in tips)
