@@ -15,7 +15,7 @@ from pulumi import automation as auto
 from gitops.history import HistoryEntry, ledger
 from gitops.settings import EVENT_KEYS, NAMESPACE
 
-PAGE_SIZE = 50
+PAGE_SIZE = 2000  # 5,000 updates: three history calls
 MAX_PAGES = 10_000
 LOCK_POLL_SECONDS = 15
 
@@ -80,14 +80,16 @@ class StackAdmin:
                 on_output(f"stack {self.name} is locked by another update; waiting ({int(left)}s left)\n")
                 sleep(min(LOCK_POLL_SECONDS, left))
 
-    def history(self) -> list[HistoryEntry]:
-        """Every page of history (the CLI and the Automation API return 10 entries unless paged)."""
+    def history(self, enough: Callable[[list[HistoryEntry]], bool] | None = None) -> list[HistoryEntry]:
+        """The ledger, oldest first. Pages are large (the CLI and the Automation API return 10 entries unless
+        paged) and newest first, so ``enough`` (given what was read so far, oldest first) stops it early."""
         items: list[dict[str, Any]] = []
         for page in range(1, MAX_PAGES + 1):
             summaries = self._stack.history(page_size=PAGE_SIZE, page=page, show_secrets=False)
             items.extend(_summary_json(s) for s in summaries)
-            if len(summaries) < PAGE_SIZE:
-                break
+            entries = ledger(items)
+            if len(summaries) < PAGE_SIZE or (enough is not None and enough(entries)):
+                return entries
         return ledger(items)
 
     def outputs(self) -> dict[str, Any]:

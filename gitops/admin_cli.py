@@ -7,6 +7,7 @@ import argparse
 import getpass
 import json
 import os
+import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from gitops.admin import StackAdmin
 from gitops.catalog import load_catalog
 from gitops.environments import environment_for_stack
 from gitops.errors import ConfigError, GitOpsError
-from gitops.history import table
+from gitops.history import HistoryEntry, table
 from gitops.messages import update_message
 from gitops.naming import preview_of_stack, short_commit
 from gitops.notify.cli import notify_admin_release
@@ -34,11 +35,30 @@ EXIT_FAILED = 2
 DEFAULT_LOCK_WAIT = 1800.0
 
 
+def pulumi_cli(args: argparse.Namespace) -> auto.PulumiCommand:
+    """The Pulumi CLI behind the Automation API (tests pass a fake); a missing or broken one is one clear line."""
+    if getattr(args, "pulumi_command", None) is None:
+        try:
+            args.pulumi_command = auto.PulumiCommand()
+        except FileNotFoundError:
+            raise ConfigError(
+                "the Pulumi CLI is not installed or not on PATH; install it (https://www.pulumi.com/docs/install/) "
+                "or run this command in the gitops engine image"
+            ) from None
+        except (subprocess.CalledProcessError, auto.errors.InvalidVersionError, OSError) as exc:
+            detail = (getattr(exc, "stderr", b"") or b"").decode(errors="replace").strip().splitlines()
+            raise ConfigError(
+                f"the Pulumi CLI does not run (`pulumi version`: {(detail or [str(exc)])[-1][:200]}); "
+                "reinstall it or fix PATH"
+            ) from None
+    command: auto.PulumiCommand = args.pulumi_command
+    return command
+
+
 def _admin(args: argparse.Namespace) -> StackAdmin:
     environment_for_stack(args.stack)
-    command: auto.PulumiCommand | None = getattr(args, "pulumi_command", None)
     root: Path = args.root
-    return StackAdmin(args.stack, root, command)
+    return StackAdmin(args.stack, root, pulumi_cli(args))
 
 
 def _actor() -> str:
@@ -60,9 +80,11 @@ def _print(line: str) -> None:
 
 def cmd_history(args: argparse.Namespace) -> int:
     admin = _admin(args)
-    entries = admin.history()
-    if args.app:
-        entries = [e for e in entries if e.app == args.app]
+
+    def wanted(entries: list[HistoryEntry]) -> list[HistoryEntry]:
+        return [e for e in entries if not args.app or e.app == args.app]
+
+    entries = wanted(admin.history(enough=lambda read: bool(args.limit) and len(wanted(read)) >= args.limit))
     if args.limit:
         entries = entries[-args.limit :]
     if args.json:
@@ -81,7 +103,15 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     if env.is_preview:
         raise ConfigError("rollback is for staging and prod; redeploy a preview from its branch instead")
     admin = _admin(args)
-    plan = plan_rollback(admin.history(), args.app, to=args.to, steps=args.steps)
+
+    def decided(entries: list[HistoryEntry]) -> bool:
+        try:
+            plan_rollback(entries, args.app, to=args.to, steps=args.steps)
+        except ConfigError:
+            return False
+        return True  # every entry that can change the choice is newer than the target, so already read
+
+    plan = plan_rollback(admin.history(enough=decided), args.app, to=args.to, steps=args.steps)
     print(f"rollback {plan.app} in {args.stack}")
     for label, shown in (("from", plan.current), ("to  ", plan.target)):
         print(f"  {label} {shown.commit} (v{shown.version}, {shown.actor or '?'}, {shown.start_time})")
@@ -167,7 +197,7 @@ def status_text(stack: str, outputs: dict[str, Any]) -> str:
 def cmd_status(args: argparse.Namespace) -> int:
     print(status_text(args.stack, _admin(args).outputs()))
     if args.stack == SHARED_STACK:
-        fleet = PreviewFleet(args.root, args.pulumi_command, wait_seconds=0)
+        fleet = PreviewFleet(args.root, pulumi_cli(args), wait_seconds=0)
         stacks = fleet.live(with_outputs=True, on_output=_print)
         print(f"preview stacks: {len(stacks)} live")
         for line in status_lines(stacks, utc_now()):
@@ -275,7 +305,7 @@ def cmd_release(args: argparse.Namespace) -> int:
 
 def _release_preview(args: argparse.Namespace, event: dict[str, str], message: str, wait: float) -> int:
     """A preview is its own stack: deploy it (then enforce TTL and cap on the others), or tear it down."""
-    fleet = PreviewFleet(args.root, args.pulumi_command, wait_seconds=wait)
+    fleet = PreviewFleet(args.root, pulumi_cli(args), wait_seconds=wait)
     try:
         if args.action == "stop":
             fleet.stop(args.app, args.branch, message, _print)
@@ -300,12 +330,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     the shared preview stack (GitLab side, and any previews it still holds from before per-preview stacks)."""
     repos = dict(_pair(text) for text in args.repo)
     wait = args.lock_wait if args.lock_wait is not None else _lock_wait_from(os.environ)
-    fleet = PreviewFleet(args.root, args.pulumi_command, wait_seconds=wait)
+    fleet = PreviewFleet(args.root, pulumi_cli(args), wait_seconds=wait)
     message = f"sweep previews by {_actor()} (pipeline {os.environ.get('CI_PIPELINE_URL') or '-'})"
     removed = fleet.sweep(repos, preview_policy(args.root), message, _print, dry_run=args.dry_run)
     print(f"sweep: {len(removed)} preview(s) {'to remove' if args.dry_run else 'removed'}")
     if not args.dry_run:
-        shared = StackAdmin(SHARED_STACK, args.root, args.pulumi_command)
+        shared = StackAdmin(SHARED_STACK, args.root, pulumi_cli(args))
         shared.release_when_unlocked(
             {"sourceRepos": json.dumps(repos, sort_keys=True)}, message, _print, wait_seconds=wait
         )
@@ -350,7 +380,10 @@ def _write_dotenv(path: str | None, values: dict[str, str]) -> None:
 
 
 def cmd_drift(args: argparse.Namespace) -> int:
-    changes = _admin(args).drift()
+    admin = _admin(args)
+    changes: dict[str, int] = {}
+    wait = args.lock_wait if args.lock_wait is not None else _lock_wait_from(os.environ)
+    admin.with_lock_wait(lambda: changes.update(admin.drift()), _print, wait_seconds=wait)
     if not changes:
         print(f"stack {args.stack}: no drift")
         return 0
@@ -419,6 +452,7 @@ def add_admin_commands(sub: Any) -> None:
 
     drift = sub.add_parser("drift", help="exit 3 when a refresh would change resources")
     drift.add_argument("--stack", required=True)
+    drift.add_argument("--lock-wait", type=float, help="seconds to wait for a locked stack ($GITOPS_LOCK_WAIT_SECONDS)")
     drift.set_defaults(func=cmd_drift)
 
     init = sub.add_parser("init", help="record an empty state in a new staging/prod stack")

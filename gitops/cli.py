@@ -157,6 +157,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def command_error_line(exc: auto.CommandError) -> str:
+    """The line of a failed Pulumi CLI call that says why, bounded: the first ``error:`` line (the CLI prints
+    the cause in its diagnostics before the closing "update failed")."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("error:")]
+    chosen = (errors or lines or ["(no output)"])[0]
+    return chosen.removeprefix("error:").strip()[:500]
+
+
 def main(argv: Sequence[str] | None = None, *, pulumi_command: auto.PulumiCommand | None = None) -> int:
     """``pulumi_command`` replaces the Pulumi CLI behind the Automation API (tests use a fake)."""
     args = build_parser().parse_args(argv)
@@ -168,5 +177,5 @@ def main(argv: Sequence[str] | None = None, *, pulumi_command: auto.PulumiComman
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except auto.CommandError as exc:
-        print(f"error: pulumi failed:{exc}", file=sys.stderr)
+        print(f"error: pulumi failed: {command_error_line(exc)}", file=sys.stderr)
         return 2

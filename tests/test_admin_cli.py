@@ -15,7 +15,7 @@ from gitops.cli import main
 from gitops.messages import update_message
 from tests.fake_pulumi import FakeBackend, FakePulumiCommand, history_item
 from tests.gitutil import GitRepo
-from tests.harness import ROOT
+from tests.harness import INITIALIZED, ROOT
 from tests.servers import GitLabStandIn, SlackHook
 
 
@@ -40,14 +40,34 @@ def cli(backend: FakeBackend, *argv: str) -> int:
     return main(list(argv), pulumi_command=FakePulumiCommand(backend))
 
 
-def test_history_reads_every_page(capsys: pytest.CaptureFixture[str]) -> None:
-    backend = FakeBackend("prod", ROOT, history=[history_item(v, app="web", commit=f"{v:040x}") for v in range(1, 121)])
+def test_history_of_5000_updates_takes_at_most_five_cli_calls(capsys: pytest.CaptureFixture[str]) -> None:
+    items = [history_item(v, app="web", commit=f"{v:040x}") for v in range(1, 5001)]
+    backend = FakeBackend("prod", ROOT, history=items, outputs=INITIALIZED)
     assert cli(backend, "history", "--stack", "prod", "--json") == 0
     rows = json.loads(capsys.readouterr().out)
-    assert [r["version"] for r in rows] == list(range(120, 0, -1))
-    assert rows[0]["commit"] == f"{120:040x}"
+    assert [r["version"] for r in rows] == list(range(5000, 0, -1))
+    assert rows[0]["commit"] == f"{5000:040x}"
+    assert len(backend.calls) <= 5, [c[:2] for c in backend.calls]
     pages = [c[c.index("--page") + 1] for c in backend.calls if c[:2] == ["stack", "history"]]
-    assert pages == ["1", "2", "3"] and PAGE_SIZE == 50
+    assert pages == ["1", "2", "3"] and PAGE_SIZE == 2000
+
+
+def test_history_limit_and_rollback_stop_reading_early(
+    master_repo: tuple[GitRepo, list[str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo, (a, b, c, _) = master_repo
+    backend = backend_with_releases(repo, [a, b, c])
+    backend.history[:0] = [history_item(v, app="api", commit=f"{v:040x}") for v in range(1, 4001)]
+    for number, item in enumerate(backend.history, start=1):
+        item["version"] = number
+    calls = len(backend.calls)
+    assert cli(backend, "history", "--stack", "prod", "--limit", "3", "--json") == 0
+    assert len(json.loads(capsys.readouterr().out)) == 3
+    assert sum(c[:2] == ["stack", "history"] for c in backend.calls[calls:]) == 1
+    calls = len(backend.calls)
+    assert cli(backend, "rollback", "--stack", "prod", "--app", "web", "--reason", "x", "--dry-run") == 0
+    assert f"to   {b}" in capsys.readouterr().out
+    assert sum(c[:2] == ["stack", "history"] for c in backend.calls[calls:]) == 1
 
 
 def test_history_table_filters_app_and_limit(capsys: pytest.CaptureFixture[str]) -> None:
@@ -201,3 +221,25 @@ def test_rollback_is_announced_on_the_mr_of_the_rolled_back_commit(
     assert f"| prod | `{b[:8]}` | ✅ rollback" in note.body and "reason: checkout 500s" in note.body
     assert gl.state.statuses[-1]["name"] == "gitops/prod" and gl.state.statuses[-1]["sha"] == b
     assert "web rollback to prod released" in slack.messages[0]["text"]
+
+
+@pytest.mark.parametrize("command", [["history", "--stack", "prod"], ["status", "--stack", "preview"], ["sweep"]])
+def test_admin_commands_without_a_pulumi_cli_are_one_line_errors(
+    command: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no pulumi here
+    assert main(command) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: the Pulumi CLI is not installed or not on PATH") and err.count("\n") == 1
+
+
+def test_a_broken_pulumi_cli_is_a_one_line_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broken = tmp_path / "pulumi"
+    broken.write_text("#!/bin/sh\nexit 3\n")
+    broken.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    assert main(["rollback", "--stack", "prod", "--reason", "x", "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: the Pulumi CLI does not run") and "Traceback" not in err

@@ -188,7 +188,9 @@ def test_environments_resource_groups_and_stop_follow_the_baseline() -> None:
     for name, environment in expected_env.items():
         job = defined[name]
         assert job["environment"]["name"] == environment
-        assert job["resource_group"] == f"gitops-{job['variables']['GITOPS_STACK']}"
+        stack = job["variables"]["GITOPS_STACK"]  # a preview is its own stack: one resource group per branch
+        suffix = "-$CI_COMMIT_REF_SLUG" if stack == "preview" else ""
+        assert job["resource_group"] == f"gitops-{stack}{suffix}"
     preview = defined["deploy-preview"]["environment"]
     assert preview["on_stop"] == "stop-preview" and preview["auto_stop_in"] and preview["url"] == "$DEPLOY_URL"
     stop = defined["stop-preview"]
