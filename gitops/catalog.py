@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pydantic import Field, field_validator, model_validator
 
-from gitops.errors import ConfigError, bounded
+from gitops.errors import ConfigError, bounded, listing
 from gitops.strict_yaml import load_file
 from gitops.validation import Quantity, StrictModel, parse_model, quantity_value, require_dns_label
 
@@ -89,7 +89,7 @@ class Catalog(StrictModel):
         try:
             return self.apps[name]
         except KeyError:
-            known = ", ".join(sorted(self.apps)) or "(none)"
+            known = listing(self.apps)
             raise ConfigError(
                 f"gitops:app {bounded(repr(name), 60)} is not in the app catalog; known apps: {known} "
                 "(add it to apps.yaml or fix the name)"

@@ -1,11 +1,20 @@
 """User-facing errors: each says what was wrong, where, and how to fix it."""
 
+from collections.abc import Iterable
+
 MAX_SHOWN = 120
 
 
 def bounded(text: str, limit: int = MAX_SHOWN) -> str:
     """Untrusted input quoted in a message is cut, so an error never echoes unbounded input."""
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def listing(names: Iterable[str], limit: int = 20) -> str:
+    """A sorted, bounded list of names for a message ("a, b, c and 12 more")."""
+    items = sorted(names)
+    shown = ", ".join(bounded(i, 63) for i in items[:limit]) or "none"
+    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
 
 
 class GitOpsError(Exception):

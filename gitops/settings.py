@@ -12,7 +12,7 @@ from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from gitops.catalog import Catalog, Resources
 from gitops.environments import Environment
-from gitops.errors import ConfigError
+from gitops.errors import ConfigError, listing
 from gitops.validation import Quantity, StrictModel, parse_model, require_dns_label
 
 NAMESPACE = "gitops"
@@ -237,7 +237,7 @@ class StackSettings(StrictModel):
                 if app not in catalog.apps:
                     raise ConfigError(
                         f"{source}: {NAMESPACE}:{key} names app {app!r}, which is not in the catalog "
-                        f"(known: {', '.join(sorted(catalog.apps))})"
+                        f"(known: {listing(catalog.apps)})"
                     )
 
 
