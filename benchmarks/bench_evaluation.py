@@ -31,7 +31,8 @@ from gitops.stackfile import load_stack_config
 if {tuned}:
     program.tune_gc()
 state = json.loads(Path({state!r}).read_text())
-config = load_stack_config(Path({root!r}), "prod").with_overrides({{"gitops:catalog": {catalog!r}, "gitops:overrides": "{{}}"}})
+overrides = {{"gitops:catalog": {catalog!r}, "gitops:overrides": "{{}}"}}
+config = load_stack_config(Path({root!r}), "prod").with_overrides(overrides)
 started = time.process_time()
 result = run_program("prod", config, root=Path({root!r}), now=datetime(2026, 3, 4, 12), previous_outputs=state)
 cpu = time.process_time() - started

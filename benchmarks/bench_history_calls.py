@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT))
 from gitops.cli import main as gitops_main  # noqa: E402
 from tests.fake_pulumi import FakeBackend, FakePulumiCommand, history_item  # noqa: E402
 
-EMPTY = {"releases": {}, "previews": {}, "holds": {}}
+EMPTY: dict[str, dict[str, object]] = {"releases": {}, "previews": {}, "holds": {}}
 
 
 def measure(updates: int, argv: list[str]) -> tuple[int, float]:

@@ -34,7 +34,7 @@ from tests.gitutil import standard_repo  # noqa: E402
 NOW = datetime(2026, 3, 4, 12, 0)
 
 
-def preview_outputs(index: int) -> tuple[str, dict[str, object]]:
+def preview_outputs(index: int) -> tuple[str, dict[str, str]]:
     branch = f"feature/live-{index}"
     key = preview_id("web", branch)
     preview = {
