@@ -26,8 +26,8 @@ from datetime import datetime
 from pathlib import Path
 sys.path.insert(0, {root!r})
 from gitops import program
-from gitops.offline import run_program
-from gitops.stackfile import load_stack_config
+from gitops.offline.engine import run_program
+from gitops.core.stackfile import load_stack_config
 if {tuned}:
     program.tune_gc()
 state = json.loads(Path({state!r}).read_text())

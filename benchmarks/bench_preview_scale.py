@@ -24,10 +24,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from gitops.cli import main as gitops_main  # noqa: E402
-from gitops.naming import preview_host, preview_id, preview_stack  # noqa: E402
-from gitops.offline import run_program  # noqa: E402
-from gitops.settings import PreviewPolicy  # noqa: E402
-from gitops.stackfile import load_stack_config  # noqa: E402
+from gitops.core.naming import preview_host, preview_id, preview_stack  # noqa: E402
+from gitops.core.settings import PreviewPolicy  # noqa: E402
+from gitops.core.stackfile import load_stack_config  # noqa: E402
+from gitops.offline.engine import run_program  # noqa: E402
 from tests.fake_pulumi import FakeProject, FakePulumiCommand, history_item  # noqa: E402
 from tests.gitutil import standard_repo  # noqa: E402
 
@@ -68,8 +68,8 @@ def one_deploy(count: int, repo: Path, commit: str) -> tuple[int, int, float]:
     argv += ["--repo", str(repo)]
     policy = PreviewPolicy(ttl_hours=72, max_previews=count + 10)
     with (
-        mock.patch("gitops.admin_cli.preview_policy", lambda root: policy),
-        mock.patch("gitops.previews.utc_now", lambda: NOW),
+        mock.patch("gitops.admin.commands.preview_policy", lambda root: policy),
+        mock.patch("gitops.admin.previews.utc_now", lambda: NOW),
         contextlib.redirect_stdout(io.StringIO()),
     ):
         started = time.perf_counter()

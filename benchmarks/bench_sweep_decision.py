@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gitops.gitrepo import SourceRepo
+from gitops.core.gitrepo import SourceRepo
 
 EPOCH = 1767225600
 

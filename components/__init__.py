@@ -1,1 +1,1 @@
-"""ComponentResources: each turns plain desired state (``gitops.workloads``) into Kubernetes objects."""
+"""ComponentResources: each turns plain desired state (``gitops.core.workloads``) into Kubernetes objects."""

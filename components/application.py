@@ -7,8 +7,8 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from gitops.settings import Ingress
-from gitops.workloads import Workload
+from gitops.core.settings import Ingress
+from gitops.core.workloads import Workload
 
 TMP_VOLUME = "tmp"
 

@@ -7,8 +7,8 @@ import pulumi_kubernetes as k8s
 
 from components.application import Application
 from components.namespace import AppNamespace, NamespaceSpec
-from gitops.settings import StackSettings
-from gitops.workloads import Workload
+from gitops.core.settings import StackSettings
+from gitops.core.workloads import Workload
 
 
 def _namespace_spec(w: Workload, settings: StackSettings) -> NamespaceSpec:

@@ -1,6 +1,6 @@
 """``ReleaseGate``: the GitLab side of one environment (variables, protection, environments, ...).
 
-Which stack owns which resource is decided in ``gitops.gitlab_gate``; this component only
+Which stack owns which resource is decided in ``gitops.core.gitlab_gate``; this component only
 registers what its environment owns. Existing app projects are referenced by path (looked up by
 the provider, never recreated); a catalog app with ``create_project: true`` is created here.
 """
@@ -12,11 +12,11 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_gitlab as gitlab
 
-from gitops.catalog import Catalog
-from gitops.environments import Environment
-from gitops.gitlab_gate import ENVIRONMENT_SCOPE, owns_project_settings, owns_sweep
-from gitops.naming import app_host
-from gitops.settings import GitLabSettings, Schedule
+from gitops.core.catalog import Catalog
+from gitops.core.environments import Environment
+from gitops.core.gitlab_gate import ENVIRONMENT_SCOPE, owns_project_settings, owns_sweep
+from gitops.core.naming import app_host
+from gitops.core.settings import GitLabSettings, Schedule
 
 MAINTAINER = "maintainer"
 NO_ONE = "no one"

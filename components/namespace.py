@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from gitops.settings import Access, Quota
+from gitops.core.settings import Access, Quota
 
 DEVELOPER_ROLE = "gitops-developer-read"
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from gitops.settings import StackSettings
+from gitops.core.settings import StackSettings
 
 RENDER_TARGET = "render"
 

@@ -13,18 +13,18 @@ from typing import Any
 
 from pulumi import automation as auto
 
-from gitops.admin_cli import add_admin_commands
-from gitops.catalog import load_catalog
-from gitops.environments import environment_for_stack
-from gitops.errors import ConfigError, GitOpsError
-from gitops.naming import app_host, preview_host, preview_id, preview_stack
+from gitops.admin.commands import add_admin_commands
+from gitops.core.catalog import load_catalog
+from gitops.core.environments import environment_for_stack
+from gitops.core.errors import ConfigError, GitOpsError
+from gitops.core.naming import app_host, preview_host, preview_id, preview_stack
+from gitops.core.settings import settings_from_config
+from gitops.core.stackfile import load_stack_config
+from gitops.core.state import StackState
 from gitops.notify.cli import add_notify_command
-from gitops.offline import ProgramRefused, RunResult, run_program
-from gitops.render import write_render
-from gitops.sample import SampleRepo, build_sample_repo
-from gitops.settings import settings_from_config
-from gitops.stackfile import load_stack_config
-from gitops.state import StackState
+from gitops.offline.engine import ProgramRefused, RunResult, run_program
+from gitops.offline.render import write_render
+from gitops.offline.sample import SampleRepo, build_sample_repo
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)

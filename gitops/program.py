@@ -20,21 +20,20 @@ import pulumi_gitlab as gitlab
 from components.environment import AppEnvironment, PreviewEnvironment
 from components.gitlab import GateSecrets, ReleaseGate
 from components.providers import cluster_targets
-from gitops.baseline import check_event
-from gitops.catalog import Catalog, load_catalog
-from gitops.environments import INTEGRATION_BRANCH, Environment, environment_for_stack, settings_stack
-from gitops.errors import ConfigError, GitOpsError, StateError
-from gitops.event import WITHOUT_COMMIT, Action, ReleaseEvent, event_from_config
-from gitops.freeze import FreezeWindow, check_freeze
-from gitops.gitlab_gate import ci_variables
-from gitops.gitrepo import BranchFacts, SourceRepo
-from gitops.naming import PREVIEW_STACK_PREFIX, preview_id, preview_of_stack
-from gitops.planner import Origin, Plan, plan
-from gitops.recovery import REFUSAL_MARK
-from gitops.settings import KUBECONFIG_PREFIX, NAMESPACE, StackSettings, settings_from_config
-from gitops.state import STATE_OUTPUTS, CarriedState, StackState, parse_outputs
-from gitops.state_check import check_state
-from gitops.workloads import preview_workloads, release_workloads
+from gitops.core.baseline import check_event
+from gitops.core.catalog import Catalog, load_catalog
+from gitops.core.environments import INTEGRATION_BRANCH, Environment, environment_for_stack, settings_stack
+from gitops.core.errors import REFUSAL_MARK, ConfigError, GitOpsError, StateError
+from gitops.core.event import WITHOUT_COMMIT, Action, ReleaseEvent, event_from_config
+from gitops.core.freeze import FreezeWindow, check_freeze
+from gitops.core.gitlab_gate import ci_variables
+from gitops.core.gitrepo import BranchFacts, SourceRepo
+from gitops.core.naming import PREVIEW_STACK_PREFIX, preview_id, preview_of_stack
+from gitops.core.planner import Origin, Plan, plan
+from gitops.core.settings import KUBECONFIG_PREFIX, NAMESPACE, StackSettings, settings_from_config
+from gitops.core.state import STATE_OUTPUTS, CarriedState, StackState, parse_outputs
+from gitops.core.state_check import check_state
+from gitops.core.workloads import preview_workloads, release_workloads
 
 MAX_ORIGIN = 200
 

@@ -27,8 +27,8 @@ from pulumi import automation as auto
 from pulumi.automation.errors import create_command_error
 from semver import VersionInfo
 
-from gitops.offline import ProgramRefused, RunResult, run_program
-from gitops.stackfile import StackConfig, load_stack_config
+from gitops.core.stackfile import StackConfig, load_stack_config
+from gitops.offline.engine import ProgramRefused, RunResult, run_program
 
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.000Z"
 

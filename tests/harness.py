@@ -1,4 +1,4 @@
-"""Run the real program under Pulumi mocks (``gitops.offline``) with test-chosen config."""
+"""Run the real program under Pulumi mocks (``gitops.offline.engine``) with test-chosen config."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from gitops.naming import preview_stack
-from gitops.offline import Registered, RunResult, run_program
-from gitops.stackfile import StackConfig, load_stack_config
+from gitops.core.naming import preview_stack
+from gitops.core.stackfile import StackConfig, load_stack_config
+from gitops.offline.engine import Registered, RunResult, run_program
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 3, 4, 12, 0, 0)  # a Wednesday: outside the sample prod freeze

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from pulumi import automation as auto
 
-from gitops.admin import PAGE_SIZE, StackAdmin
+from gitops.admin.messages import update_message
+from gitops.admin.stack import PAGE_SIZE, StackAdmin
 from gitops.cli import main
-from gitops.messages import update_message
 from tests.fake_pulumi import FakeBackend, FakePulumiCommand, history_item
 from tests.gitutil import GitRepo
 from tests.harness import INITIALIZED, ROOT

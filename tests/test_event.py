@@ -2,10 +2,10 @@
 
 import pytest
 
-from gitops.catalog import load_catalog
-from gitops.environments import ENVIRONMENTS
-from gitops.errors import BaselineError, ConfigError
-from gitops.event import Action, event_from_config
+from gitops.core.catalog import load_catalog
+from gitops.core.environments import ENVIRONMENTS
+from gitops.core.errors import BaselineError, ConfigError
+from gitops.core.event import Action, event_from_config
 from tests.harness import ROOT
 
 CATALOG = load_catalog(ROOT / "apps.yaml")

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from gitops.offline import ProgramRefused, Registered, RunResult
+from gitops.offline.engine import ProgramRefused, Registered, RunResult
 from tests.gitutil import GitRepo
 from tests.harness import run
 

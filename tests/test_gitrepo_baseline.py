@@ -4,11 +4,11 @@ from pathlib import Path
 
 import pytest
 
-from gitops.baseline import check_event
-from gitops.environments import ENVIRONMENTS
-from gitops.errors import BaselineError, ConfigError
-from gitops.event import Action, ReleaseEvent
-from gitops.gitrepo import SourceRepo
+from gitops.core.baseline import check_event
+from gitops.core.environments import ENVIRONMENTS
+from gitops.core.errors import BaselineError, ConfigError
+from gitops.core.event import Action, ReleaseEvent
+from gitops.core.gitrepo import SourceRepo
 from tests.gitutil import GitRepo, standard_repo
 
 

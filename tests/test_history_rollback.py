@@ -2,10 +2,10 @@
 
 import pytest
 
-from gitops.errors import ConfigError
-from gitops.history import SECRET, entry_from_json, ledger, table
-from gitops.messages import parse_message, update_message
-from gitops.rollback import plan_rollback
+from gitops.admin.history import SECRET, entry_from_json, ledger, table
+from gitops.admin.messages import parse_message, update_message
+from gitops.admin.rollback import plan_rollback
+from gitops.core.errors import ConfigError
 from tests.fake_pulumi import history_item
 
 A, B, C, D = ("a" * 40, "b" * 40, "c" * 40, "d" * 40)

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from gitops.naming import preview_id
-from gitops.offline import STACK_REFERENCE, ProgramRefused
-from gitops.recovery import REFUSAL_MARK
+from gitops.core.errors import REFUSAL_MARK
+from gitops.core.naming import preview_id
+from gitops.offline.engine import STACK_REFERENCE, ProgramRefused
 from tests.gitutil import GitRepo
 from tests.harness import INITIALIZED, MISSING, run
 

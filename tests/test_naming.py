@@ -2,7 +2,7 @@
 
 import re
 
-from gitops.naming import preview_id, ref_slug
+from gitops.core.naming import preview_id, ref_slug
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from gitops.environments import ENVIRONMENTS
+from gitops.core.environments import ENVIRONMENTS
 from tests.harness import ROOT
 
 PIPELINE = ROOT / "ci" / "pipeline.yml"

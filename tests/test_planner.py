@@ -5,14 +5,14 @@ from typing import Any
 
 import pytest
 
-from gitops.environments import ENVIRONMENTS
-from gitops.errors import ConfigError, HoldError, OutdatedError
-from gitops.event import Action, ReleaseEvent
-from gitops.gitrepo import BranchFacts
-from gitops.naming import preview_id
-from gitops.planner import Origin, plan, timestamp
-from gitops.settings import PreviewPolicy, StackSettings
-from gitops.state import Preview, StackState
+from gitops.core.environments import ENVIRONMENTS
+from gitops.core.errors import ConfigError, HoldError, OutdatedError
+from gitops.core.event import Action, ReleaseEvent
+from gitops.core.gitrepo import BranchFacts
+from gitops.core.naming import preview_id
+from gitops.core.planner import Origin, plan, timestamp
+from gitops.core.settings import PreviewPolicy, StackSettings
+from gitops.core.state import Preview, StackState
 
 NOW = datetime(2026, 3, 1, 12, 0)
 A, B, C, FIX = "a" * 40, "b" * 40, "c" * 40, "f" * 40

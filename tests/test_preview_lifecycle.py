@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 
 from gitops.cli import main
-from gitops.naming import preview_id, preview_stack
-from gitops.offline import ProgramRefused, run_program
-from gitops.settings import PreviewPolicy
-from gitops.stackfile import load_stack_config
+from gitops.core.naming import preview_id, preview_stack
+from gitops.core.settings import PreviewPolicy
+from gitops.core.stackfile import load_stack_config
+from gitops.offline.engine import ProgramRefused, run_program
 from tests.fake_pulumi import FakeProject, FakePulumiCommand
 from tests.gitutil import GitRepo, standard_repo
 from tests.harness import NOW, ROOT, run
@@ -29,7 +29,7 @@ Repo = tuple[GitRepo, dict[str, str]]
 def project(monkeypatch: pytest.MonkeyPatch) -> FakeProject:
     fake = FakeProject(ROOT, now=NOW)
     fake.backend("preview")  # the shared preview stack, whose settings every preview stack copies
-    monkeypatch.setattr("gitops.previews.utc_now", lambda: fake.now)  # one clock for the CLI and the fake
+    monkeypatch.setattr("gitops.admin.previews.utc_now", lambda: fake.now)  # one clock for the CLI and the fake
     return fake
 
 
@@ -113,7 +113,9 @@ def test_ttl_and_cap_at_deploy_time_never_remove_the_preview_being_deployed(
     project: FakeProject, web_repo: Repo, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     git, _ = web_repo
-    monkeypatch.setattr("gitops.admin_cli.preview_policy", lambda root: PreviewPolicy(ttl_hours=72, max_previews=2))
+    monkeypatch.setattr(
+        "gitops.admin.commands.preview_policy", lambda root: PreviewPolicy(ttl_hours=72, max_previews=2)
+    )
 
     def at(when: datetime, branch: str) -> None:
         project.now = when
@@ -132,7 +134,7 @@ def test_status_lists_every_live_preview_with_idle_time(
 ) -> None:
     git, shas = web_repo
     assert deploy(project, git, "feature/login", shas["feature/login"]) == 0
-    monkeypatch.setattr("gitops.admin_cli.utc_now", lambda: NOW + timedelta(hours=5))
+    monkeypatch.setattr("gitops.admin.commands.utc_now", lambda: NOW + timedelta(hours=5))
     capsys.readouterr()
     assert cli(project, "status", "--stack", "preview") == 0
     out = capsys.readouterr().out

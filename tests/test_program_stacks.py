@@ -1,4 +1,4 @@
-"""The whole program, per stack file, under Pulumi's mock engine (gitops.offline)."""
+"""The whole program, per stack file, under Pulumi's mock engine (gitops.offline.engine)."""
 
 from pathlib import Path
 from typing import Any
@@ -7,9 +7,9 @@ import pulumi
 import pytest
 
 from gitops import program
-from gitops.naming import preview_stack
-from gitops.offline import ProgramRefused, RunResult, UnknownInvokeError, run_program
-from gitops.stackfile import OFFLINE_SECRET, StackConfig, load_stack_config
+from gitops.core.naming import preview_stack
+from gitops.core.stackfile import OFFLINE_SECRET, StackConfig, load_stack_config
+from gitops.offline.engine import ProgramRefused, RunResult, UnknownInvokeError, run_program
 from tests.gitutil import GitRepo
 from tests.harness import NOW, ROOT, k8s_inputs, one, run
 

@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from gitops.admin import StackAdmin
+from gitops.admin.stack import StackAdmin
 from gitops.cli import main
-from gitops.naming import preview_id
-from gitops.offline import ProgramRefused, RunResult
+from gitops.core.naming import preview_id
+from gitops.offline.engine import ProgramRefused, RunResult
 from tests.fake_pulumi import FakeBackend, FakePulumiCommand
 from tests.gitutil import GitRepo
 from tests.harness import INITIALIZED, MISSING, ROOT, run
@@ -216,7 +216,7 @@ def test_a_locked_stack_is_waited_for_then_released(
     backend = prod_backend(repo, [m1])
     backend.locked_updates = 2
     slept: list[float] = []
-    monkeypatch.setattr("gitops.admin.time.sleep", slept.append)
+    monkeypatch.setattr("gitops.admin.stack.time.sleep", slept.append)
     assert release_cli(backend, repo, m2, tmp_path / "deploy.env", "--lock-wait", "1200") == 0
     assert "stack prod is locked by another update; waiting" in capsys.readouterr().out
     assert slept == [15, 15] and backend.outputs["releases"]["web"]["commit"] == m2

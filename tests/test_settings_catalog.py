@@ -5,11 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from gitops.catalog import load_catalog, parse_catalog
-from gitops.environments import ENVIRONMENTS, environment_for_stack
-from gitops.errors import ConfigError
-from gitops.settings import settings_from_config
-from gitops.stackfile import load_stack_config
+from gitops.core.catalog import load_catalog, parse_catalog
+from gitops.core.environments import ENVIRONMENTS, environment_for_stack
+from gitops.core.errors import ConfigError
+from gitops.core.settings import settings_from_config
+from gitops.core.stackfile import load_stack_config
 from tests.harness import ROOT
 
 STAGING = ENVIRONMENTS["staging"]

@@ -7,7 +7,7 @@ import re
 from datetime import datetime
 from typing import Any
 
-from gitops.environments import ENVIRONMENTS
+from gitops.core.environments import ENVIRONMENTS
 from gitops.notify.report import ReleaseReport
 
 MARKER = "gitops:release-card"

@@ -11,13 +11,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from gitops.catalog import load_catalog
-from gitops.environments import environment_for_stack
+from gitops.core.catalog import load_catalog
+from gitops.core.environments import environment_for_stack
+from gitops.core.settings import NotifySettings, StackSettings, settings_from_config
+from gitops.core.stackfile import load_stack_config
+from gitops.core.validation import parse_model
 from gitops.notify.dispatch import Outcome, channels_from, deliver, exit_code, health_of, redactor
 from gitops.notify.report import ReleaseReport, report_from_ci
-from gitops.settings import NotifySettings, StackSettings, settings_from_config
-from gitops.stackfile import load_stack_config
-from gitops.validation import parse_model
 
 OVERRIDE_ENV = "GITOPS_NOTIFY_CONFIG"
 

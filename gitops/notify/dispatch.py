@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from gitops.core.settings import NotifySettings
 from gitops.notify.channels import DingTalk, Email, GitLabCard, Slack
 from gitops.notify.report import ReleaseReport
-from gitops.settings import NotifySettings
 
 EXIT_OK = 0
 EXIT_RELEASE_FAILED = 3

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from junitparser import Error, Failure, JUnitXml, TestSuite
 
-from gitops.environments import ENVIRONMENTS
-from gitops.errors import ConfigError
+from gitops.core.environments import ENVIRONMENTS
+from gitops.core.errors import ConfigError
 
 MAX_FAILING = 20
 

@@ -1,7 +1,7 @@
 """The stack's state, carried from one update to the next through its own outputs.
 
 What comes back from the backend is untrusted input: it is parsed here into typed values with one
-clear error (``parse_outputs``), then checked against the environment and catalog (``gitops.state_check``).
+clear error (``parse_outputs``), then checked against the environment and catalog (``gitops.core.state_check``).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, ValidationError
 
-from gitops.errors import StateError, bounded
-from gitops.validation import FULL_SHA, StrictModel, require_branch_name
+from gitops.core.errors import StateError, bounded
+from gitops.core.validation import FULL_SHA, StrictModel, require_branch_name
 
 STATE_OUTPUTS = ("releases", "previews", "holds")
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"

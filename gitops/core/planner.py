@@ -6,14 +6,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from gitops.environments import Environment
-from gitops.errors import ConfigError, HoldError, OutdatedError
-from gitops.event import Action, ReleaseEvent
-from gitops.gitrepo import BranchFacts
-from gitops.naming import preview_host, preview_id, short_commit
-from gitops.preview_policy import LivePreview, Removal, prune
-from gitops.settings import StackSettings
-from gitops.state import TIME_FORMAT, Hold, Preview, Release, StackState
+from gitops.core.environments import Environment
+from gitops.core.errors import ConfigError, HoldError, OutdatedError
+from gitops.core.event import Action, ReleaseEvent
+from gitops.core.gitrepo import BranchFacts
+from gitops.core.naming import preview_host, preview_id, short_commit
+from gitops.core.preview_policy import LivePreview, Removal, prune
+from gitops.core.settings import StackSettings
+from gitops.core.state import TIME_FORMAT, Hold, Preview, Release, StackState
 
 Descends = Callable[[str, str], bool]
 

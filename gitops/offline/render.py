@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from gitops.offline import Registered, RunResult
+from gitops.offline.engine import Registered, RunResult
 
 
 def _cluster_of(resource: Registered, providers: dict[str, str]) -> str:

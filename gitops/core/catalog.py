@@ -7,9 +7,9 @@ from pathlib import Path
 
 from pydantic import Field, field_validator, model_validator
 
-from gitops.errors import ConfigError, bounded, listing
-from gitops.strict_yaml import load_file
-from gitops.validation import Quantity, StrictModel, parse_model, quantity_value, require_dns_label
+from gitops.core.errors import ConfigError, bounded, listing
+from gitops.core.strict_yaml import load_file
+from gitops.core.validation import Quantity, StrictModel, parse_model, quantity_value, require_dns_label
 
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # The OCI distribution reference grammar (distribution/reference), lower-case, without tag or digest:

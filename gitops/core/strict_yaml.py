@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node
 
-from gitops.errors import ConfigError, bounded
+from gitops.core.errors import ConfigError, bounded
 
 MAX_BYTES = 1_000_000  # a catalog or stack file of a thousand apps is far below this
 

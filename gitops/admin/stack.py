@@ -12,8 +12,8 @@ from typing import Any
 
 from pulumi import automation as auto
 
-from gitops.history import HistoryEntry, ledger
-from gitops.settings import EVENT_KEYS, NAMESPACE
+from gitops.admin.history import HistoryEntry, ledger
+from gitops.core.settings import EVENT_KEYS, NAMESPACE
 
 PAGE_SIZE = 2000  # 5,000 updates: three history calls
 MAX_PAGES = 10_000

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from gitops.gitrepo import BranchFacts
+from gitops.core.gitrepo import BranchFacts
 
 
 @dataclass(frozen=True)

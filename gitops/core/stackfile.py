@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gitops.environments import settings_stack
-from gitops.errors import ConfigError, bounded
-from gitops.strict_yaml import load_file
+from gitops.core.environments import settings_stack
+from gitops.core.errors import ConfigError, bounded
+from gitops.core.strict_yaml import load_file
 
 OFFLINE_SECRET = "offline-placeholder-secret"
 

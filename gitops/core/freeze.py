@@ -37,7 +37,7 @@ def active_freeze(windows: list[FreezeWindow], now_utc: datetime) -> tuple[Freez
 
 def check_freeze(windows: list[FreezeWindow], now_utc: datetime, what: str) -> None:
     """Refuse ``what`` while a freeze is in force."""
-    from gitops.errors import FreezeError
+    from gitops.core.errors import FreezeError
 
     found = active_freeze(windows, now_utc)
     if found is not None:

@@ -1,6 +1,6 @@
 """Check the carried state against this environment, the catalog and the naming rules.
 
-Shape errors are caught by ``gitops.state.parse_outputs``; here the values must also make sense for
+Shape errors are caught by ``gitops.core.state.parse_outputs``; here the values must also make sense for
 *this* stack: a preview's namespace must be exactly the one the naming rules give its app and branch
 (never ``kube-system``), a release must be of the stack's own branch, a live app must still be in
 the catalog (removal is an explicit ``retire``). The only thing dropped is harmless and logged:
@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from gitops.catalog import Catalog
-from gitops.environments import PROTECTED_BRANCHES, Environment
-from gitops.errors import StateError, bounded
-from gitops.naming import preview_host, preview_id
-from gitops.state import REPAIR, StackState
+from gitops.core.catalog import Catalog
+from gitops.core.environments import PROTECTED_BRANCHES, Environment
+from gitops.core.errors import StateError, bounded
+from gitops.core.naming import preview_host, preview_id
+from gitops.core.state import REPAIR, StackState
 
 
 @dataclass(frozen=True)

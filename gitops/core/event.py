@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from gitops.catalog import Catalog
-from gitops.environments import PROTECTED_BRANCHES, Environment
-from gitops.errors import BaselineError, ConfigError, bounded
-from gitops.validation import FULL_SHA, require_branch_name
+from gitops.core.catalog import Catalog
+from gitops.core.environments import PROTECTED_BRANCHES, Environment
+from gitops.core.errors import BaselineError, ConfigError, bounded
+from gitops.core.validation import FULL_SHA, require_branch_name
 
 
 class Action(str, Enum):

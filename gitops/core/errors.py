@@ -3,6 +3,9 @@
 from collections.abc import Iterable
 
 MAX_SHOWN = 120
+# Every refusal of the program starts with this, so a wrapper can tell "refused, nothing changed"
+# from "failed while changing resources" (gitops.admin.recovery).
+REFUSAL_MARK = "gitops refused the update (nothing was changed):"
 
 
 def bounded(text: str, limit: int = MAX_SHOWN) -> str:

@@ -24,7 +24,7 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from gitops import program
-from gitops.stackfile import StackConfig
+from gitops.core.stackfile import StackConfig
 
 PROJECT = "gitops"
 ORGANIZATION = "organization"
@@ -182,7 +182,7 @@ def run_program(
     mocks = _Mocks(previous_outputs or {})
     monitor = _RecordingMonitor(mocks)
     handler = _ListHandler()
-    logger = logging.getLogger(f"gitops.offline.{stack}")
+    logger = logging.getLogger(f"gitops.offline.engine.{stack}")
     logger.handlers[:] = [handler]
     logger.propagate = False
     logger.setLevel(logging.INFO)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gitops.errors import ConfigError
+from gitops.core.errors import ConfigError
 
 INTEGRATION_BRANCH = "latest"
 PRODUCTION_BRANCH = "master"
@@ -33,7 +33,7 @@ ENVIRONMENTS: dict[str, Environment] = {
 
 def environment_for_stack(stack: str) -> Environment:
     """The stack name *is* the environment (``preview-<preview id>``: one preview); anything else is refused."""
-    from gitops.naming import preview_of_stack
+    from gitops.core.naming import preview_of_stack
 
     if stack in ENVIRONMENTS:
         return ENVIRONMENTS[stack]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from gitops.naming import short_commit
+from gitops.core.naming import short_commit
 
 PATTERN = re.compile(r" by (?P<actor>\S+) \(pipeline (?P<pipeline>\S+)\)(?:: (?P<reason>.*))?$")
 

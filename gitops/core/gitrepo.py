@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pygit2
 
-from gitops.errors import ConfigError
+from gitops.core.errors import ConfigError
 
 LOCAL_PREFIX = "refs/heads/"
 CLOCK_SKEW = 24 * 3600  # seconds a commit may be dated before its parent and still be found

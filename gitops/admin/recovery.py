@@ -15,13 +15,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from gitops.environments import Environment
-from gitops.naming import short_commit
-from gitops.state import CarriedState
-
-# Every refusal of the program starts with this, so a wrapper can tell "refused, nothing changed"
-# from "failed while changing resources".
-REFUSAL_MARK = "gitops refused the update (nothing was changed):"
+from gitops.core.environments import Environment
+from gitops.core.errors import REFUSAL_MARK
+from gitops.core.naming import short_commit
+from gitops.core.state import CarriedState
 
 
 def is_refusal(error_text: str) -> bool:

@@ -1,5 +1,5 @@
 """Admin commands: history, rollback, status, hold clear, drift, init, retire, and the CI ``release``
-wrapper (through ``gitops.admin``)."""
+wrapper (through ``gitops.admin.stack``)."""
 
 from __future__ import annotations
 
@@ -14,19 +14,19 @@ from typing import Any
 
 from pulumi import automation as auto
 
-from gitops.admin import StackAdmin
-from gitops.catalog import load_catalog
-from gitops.environments import environment_for_stack
-from gitops.errors import ConfigError, GitOpsError
-from gitops.history import HistoryEntry, table
-from gitops.messages import update_message
-from gitops.naming import preview_of_stack, short_commit
+from gitops.admin.history import HistoryEntry, table
+from gitops.admin.messages import update_message
+from gitops.admin.previews import SHARED_STACK, PreviewFleet, preview_policy, status_lines, utc_now
+from gitops.admin.recovery import restore_after_failure
+from gitops.admin.rollback import plan_rollback
+from gitops.admin.stack import StackAdmin
+from gitops.core.catalog import load_catalog
+from gitops.core.environments import environment_for_stack
+from gitops.core.errors import ConfigError, GitOpsError
+from gitops.core.naming import preview_of_stack, short_commit
+from gitops.core.state import CarriedState, parse_outputs
 from gitops.notify.cli import notify_admin_release
 from gitops.notify.report import ReleaseReport, TestSummary
-from gitops.previews import SHARED_STACK, PreviewFleet, preview_policy, status_lines, utc_now
-from gitops.recovery import restore_after_failure
-from gitops.rollback import plan_rollback
-from gitops.state import CarriedState, parse_outputs
 
 EXIT_DRIFT = 3
 EXIT_ABORTED = 1

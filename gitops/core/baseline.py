@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from gitops.environments import Environment
-from gitops.errors import BaselineError
-from gitops.event import Action, ReleaseEvent
-from gitops.gitrepo import SourceRepo
+from gitops.core.environments import Environment
+from gitops.core.errors import BaselineError
+from gitops.core.event import Action, ReleaseEvent
+from gitops.core.gitrepo import SourceRepo
 
 
 def check_event(env: Environment, event: ReleaseEvent, repo: SourceRepo) -> None:

@@ -12,8 +12,8 @@ import json
 import re
 from typing import Any
 
-from gitops.environments import Environment
-from gitops.errors import ConfigError
+from gitops.core.environments import Environment
+from gitops.core.errors import ConfigError
 
 ENVIRONMENT_SCOPE = {"preview": "review/*", "staging": "staging", "prod": "production"}
 PROJECT_WIDE_OWNER = "prod"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gitops.errors import ConfigError
-from gitops.history import HistoryEntry
-from gitops.naming import short_commit
+from gitops.admin.history import HistoryEntry
+from gitops.core.errors import ConfigError
+from gitops.core.naming import short_commit
 
 
 @dataclass(frozen=True)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gitops.catalog import AppSpec, Catalog, Resources
-from gitops.environments import Environment
-from gitops.naming import app_host, preview_host
-from gitops.settings import StackSettings
-from gitops.state import StackState
+from gitops.core.catalog import AppSpec, Catalog, Resources
+from gitops.core.environments import Environment
+from gitops.core.naming import app_host, preview_host
+from gitops.core.settings import StackSettings
+from gitops.core.state import StackState
 
 PART_OF = "gitops"
 MANAGED_BY = "pulumi"

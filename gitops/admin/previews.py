@@ -2,7 +2,7 @@
 
 Each live preview is its own stack, so a deploy registers only that preview's resources and deploys of
 different branches never wait on one another. This module drives the stacks through the Automation API
-(``gitops.admin``); which previews go is decided by the pure rule in ``gitops.preview_policy``.
+(``gitops.admin.stack``); which previews go is decided by the pure rule in ``gitops.core.preview_policy``.
 """
 
 from __future__ import annotations
@@ -14,16 +14,16 @@ from pathlib import Path
 
 from pulumi import automation as auto
 
-from gitops.admin import StackAdmin, live_stacks
-from gitops.environments import ENVIRONMENTS, INTEGRATION_BRANCH
-from gitops.errors import GitOpsError
-from gitops.gitrepo import BranchFacts, SourceRepo
-from gitops.naming import preview_of_stack, preview_stack, short_commit
-from gitops.planner import parse_timestamp
-from gitops.preview_policy import LivePreview, Removal, prune
-from gitops.settings import PreviewPolicy, settings_from_config
-from gitops.stackfile import load_stack_config
-from gitops.state import Preview, parse_outputs
+from gitops.admin.stack import StackAdmin, live_stacks
+from gitops.core.environments import ENVIRONMENTS, INTEGRATION_BRANCH
+from gitops.core.errors import GitOpsError
+from gitops.core.gitrepo import BranchFacts, SourceRepo
+from gitops.core.naming import preview_of_stack, preview_stack, short_commit
+from gitops.core.planner import parse_timestamp
+from gitops.core.preview_policy import LivePreview, Removal, prune
+from gitops.core.settings import PreviewPolicy, settings_from_config
+from gitops.core.stackfile import load_stack_config
+from gitops.core.state import Preview, parse_outputs
 
 SHARED_STACK = "preview"
 Output = Callable[[str], None]

@@ -10,10 +10,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from croniter import croniter
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from gitops.catalog import Catalog, Resources
-from gitops.environments import Environment
-from gitops.errors import ConfigError, listing
-from gitops.validation import Quantity, StrictModel, parse_model, require_dns_label
+from gitops.core.catalog import Catalog, Resources
+from gitops.core.environments import Environment
+from gitops.core.errors import ConfigError, listing
+from gitops.core.validation import Quantity, StrictModel, parse_model, require_dns_label
 
 NAMESPACE = "gitops"
 KUBECONFIG_PREFIX = "kubeconfig-"

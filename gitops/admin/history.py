@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from gitops.messages import parse_message
+from gitops.admin.messages import parse_message
 
 SECRET = "[secret]"
 

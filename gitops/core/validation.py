@@ -9,7 +9,7 @@ from typing import Annotated, Any, TypeVar
 import pygit2
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 
-from gitops.errors import ConfigError, bounded
+from gitops.core.errors import ConfigError, bounded
 
 M = TypeVar("M", bound=BaseModel)
 
