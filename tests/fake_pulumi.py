@@ -186,6 +186,9 @@ class FakePulumiCommand(auto.PulumiCommand):
         if args[0] == "destroy":
             return self._destroy(b, args, on_output)
         if args[0] == "refresh" and "--preview-only" in args:
+            if b.locked_updates > 0:
+                b.locked_updates -= 1
+                _fail("", "error: the stack is currently locked by 1 lock(s). Either wait for the other process(es)")
             log = _flag(args, "--event-log")
             assert log is not None
             event = {"sequence": 1, "timestamp": 0, "summaryEvent": {"resourceChanges": {"same": 12, **b.drift}}}

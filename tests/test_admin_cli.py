@@ -169,6 +169,16 @@ def test_drift_exit_code(capsys: pytest.CaptureFixture[str]) -> None:
     assert "DRIFT - a refresh would make: 2 update" in capsys.readouterr().out
 
 
+def test_drift_waits_for_a_locked_stack(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    slept: list[float] = []
+    monkeypatch.setattr("gitops.admin.stack.time.sleep", slept.append)
+    backend = FakeBackend("prod", ROOT, drift={"update": 1}, locked_updates=2)
+    assert cli(backend, "drift", "--stack", "prod", "--lock-wait", "1200") == 3
+    out = capsys.readouterr().out
+    assert out.count("stack prod is locked by another update; waiting") == 2 and "DRIFT" in out
+    assert slept == [15, 15]
+
+
 def test_message_command_prints_the_agreed_format(capsys: pytest.CaptureFixture[str]) -> None:
     argv = [
         "message",
