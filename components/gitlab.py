@@ -1,8 +1,10 @@
 """``ReleaseGate``: the GitLab side of one environment (variables, protection, environments, ...).
 
 Which stack owns which resource is decided in ``gitops.core.gitlab_gate``; this component only
-registers what its environment owns. Existing app projects are referenced by path (looked up by
-the provider, never recreated); a catalog app with ``create_project: true`` is created here.
+registers what its environment owns. Every resource is named from what it is (environment, project,
+key), never from a position, so adding or reordering catalog apps renames nothing. The prod stack
+adopts every catalog app project (``import``, a minimal managed surface: ``RELEASE_SETTINGS`` only;
+protected and retained, so no change here can delete a project) and the deploy project itself.
 """
 
 from __future__ import annotations
@@ -12,14 +14,26 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_gitlab as gitlab
 
-from gitops.core.catalog import Catalog
+from gitops.core.catalog import AppSpec, Catalog
 from gitops.core.environments import Environment
 from gitops.core.gitlab_gate import ENVIRONMENT_SCOPE, owns_project_settings, owns_sweep
-from gitops.core.naming import app_host
+from gitops.core.naming import app_host, short_hash
 from gitops.core.settings import GitLabSettings, Schedule
 
 MAINTAINER = "maintainer"
 NO_ONE = "no one"
+
+
+def release_settings(pipeline: str) -> dict[str, object]:
+    """The project settings the release model relies on, and the only ones the stack changes."""
+    return {
+        "ci_config_path": pipeline,  # the deploy repo's pipeline, not the app's own
+        "ci_forward_deployment_enabled": True,  # GitLab's "prevent outdated deployment jobs"
+        "ci_forward_deployment_rollback_allowed": False,  # going back is `gitops rollback`, not a job retry
+        "ci_pipeline_variables_minimum_override_role": MAINTAINER,  # developers cannot set GITOPS_STACK & co.
+        "only_allow_merge_if_pipeline_succeeds": True,
+        "remove_source_branch_after_merge": True,  # the merged branch's preview is then stopped
+    }
 
 
 @dataclass(frozen=True)
@@ -48,14 +62,17 @@ class ReleaseGate(pulumi.ComponentResource):
         self._child = pulumi.ResourceOptions(parent=self, provider=provider)
         self._env, self._settings = env, settings
         projects = self._app_projects(catalog)
-        self._variables(secrets, [*projects.values(), settings.deploy_project])
+        paths = {app: spec.gitlab_project for app, spec in catalog.apps.items()}
+        self._variables(secrets, {paths[app]: project for app, project in projects.items()})
+        if owns_project_settings(env):
+            self._deploy_project()
         for app, project in projects.items():
             if env.deploy_branch is not None:
                 self._protect_branch(app, project, env.deploy_branch)
                 self._environment(app, project, app_host(app, domain))
             if owns_project_settings(env):
                 self._project_settings(app, project, secrets)
-            if owns_sweep(env) and settings.deploy_project_id is not None:
+            if owns_sweep(env) and settings.deploy_project_id is not None:  # the sweep clones every app
                 gitlab.ProjectJobTokenScope(
                     f"{name}-{app}-job-token",
                     project=project,
@@ -72,38 +89,86 @@ class ReleaseGate(pulumi.ComponentResource):
         self.register_outputs({"environment_scope": ENVIRONMENT_SCOPE[env.name]})
 
     def _app_projects(self, catalog: Catalog) -> dict[str, pulumi.Input[str]]:
-        """Project references by app; created only where the catalog says so (and only by prod)."""
+        """Project references by app. prod adopts each existing project (or creates it where the catalog
+        says so) with the release settings; the other stacks refer to it by path."""
         projects: dict[str, pulumi.Input[str]] = {}
         for app, spec in sorted(catalog.apps.items()):
-            if spec.create_project and owns_project_settings(self._env):
-                namespace, path = spec.gitlab_project.rsplit("/", 1)
-                group = gitlab.get_group_output(
-                    full_path=namespace, opts=pulumi.InvokeOptions(parent=self, provider=self._child.provider)
-                )
-                created = gitlab.Project(
-                    f"{self._env.name}-{app}-project",
-                    name=path,
-                    path=path,
-                    namespace_id=group.group_id,
-                    ci_config_path=f"{self._settings.pipeline_file}@{self._settings.deploy_project}",
-                    only_allow_merge_if_pipeline_succeeds=True,
-                    remove_source_branch_after_merge=True,
-                    default_branch="master",
-                    visibility_level="private",
-                    opts=pulumi.ResourceOptions.merge(self._child, pulumi.ResourceOptions(protect=True)),
-                )
-                projects[app] = created.path_with_namespace
-            else:
-                projects[app] = spec.gitlab_project
+            projects[app] = spec.gitlab_project
+            if not owns_project_settings(self._env):
+                continue
+            project = self._created(app, spec.gitlab_project) if spec.create_project else self._adopted(app, spec)
+            if spec.create_project:
+                projects[app] = project.path_with_namespace
+            gitlab.ProjectJobTokenScope(  # app jobs pull the engine image from the deploy project's registry
+                f"prod-deploy-project-allows-{app}",
+                project=self._settings.deploy_project,
+                target_project_id=project.id.apply(int),
+                opts=self._child,
+            )
         return projects
 
-    def _variables(self, secrets: GateSecrets, projects: list[pulumi.Input[str]]) -> None:
-        """This environment's credentials: masked; protected outside preview; scoped to its environment."""
+    def _adopted(self, app: str, spec: AppSpec) -> gitlab.Project:
+        """An existing project, imported by path: only ``release_settings`` are declared, so nothing else
+        about it (name, members, visibility, default branch, ...) is ever changed by this stack."""
+        return gitlab.Project(
+            f"prod-{app}-project",
+            **release_settings(self._pipeline),
+            opts=pulumi.ResourceOptions.merge(
+                self._child, pulumi.ResourceOptions(import_=spec.gitlab_project, protect=True, retain_on_delete=True)
+            ),
+        )
+
+    def _created(self, app: str, full_path: str) -> gitlab.Project:
+        namespace, path = full_path.rsplit("/", 1)
+        group = gitlab.get_group_output(
+            full_path=namespace, opts=pulumi.InvokeOptions(parent=self, provider=self._child.provider)
+        )
+        return gitlab.Project(
+            f"prod-{app}-project",
+            name=path,
+            path=path,
+            namespace_id=group.group_id,
+            default_branch="master",
+            visibility_level="private",
+            **release_settings(self._pipeline),
+            opts=pulumi.ResourceOptions.merge(self._child, pulumi.ResourceOptions(protect=True, retain_on_delete=True)),
+        )
+
+    @property
+    def _pipeline(self) -> str:
+        return f"{self._settings.pipeline_file}@{self._settings.deploy_project}"
+
+    def _deploy_project(self) -> None:
+        """This repo: merge-only master (its pipeline applies every stack), maintainers-only pipeline variables."""
+        deploy = self._settings.deploy_project
+        settings = {k: v for k, v in release_settings(self._pipeline).items() if not k.startswith("ci_forward")}
+        del settings["ci_config_path"]  # the deploy repo runs its own .gitlab-ci.yml
+        gitlab.Project(
+            "prod-deploy-project",
+            **settings,
+            opts=pulumi.ResourceOptions.merge(
+                self._child, pulumi.ResourceOptions(import_=deploy, protect=True, retain_on_delete=True)
+            ),
+        )
+        gitlab.BranchProtection(
+            "prod-deploy-project-protect-master",
+            project=deploy,
+            branch="master",
+            push_access_level=NO_ONE,
+            merge_access_level=MAINTAINER,
+            allow_force_push=False,
+            opts=self._child,
+        )
+
+    def _variables(self, secrets: GateSecrets, projects: dict[str, pulumi.Input[str]]) -> None:
+        """This environment's credentials: masked; protected outside preview; scoped to its environment.
+        Named by environment, project path and key, so no catalog change renames another variable."""
         scope = ENVIRONMENT_SCOPE[self._env.name]
-        for index, project in enumerate(projects):
+        targets = {**projects, self._settings.deploy_project: self._settings.deploy_project}
+        for path, project in sorted(targets.items()):
             for key, value in secrets.ci_variables.items():
                 gitlab.ProjectVariable(
-                    f"{self._env.name}-var-{index}-{key.lower()}",
+                    f"{self._env.name}-var-{path}-{key.lower()}",
                     project=project,
                     key=key,
                     value=value,
@@ -177,9 +242,9 @@ class ReleaseGate(pulumi.ComponentResource):
             description="catalog app name used by the gitops pipeline",
             opts=self._child,
         )
-        for index, freeze in enumerate(self._settings.freezes):
+        for freeze in self._settings.freezes:
             gitlab.ProjectFreezePeriod(
-                f"prod-{app}-freeze-{index}",
+                f"prod-{app}-freeze-{short_hash(freeze.start, freeze.end, freeze.timezone)}",
                 project=project,
                 freeze_start=freeze.start,
                 freeze_end=freeze.end,

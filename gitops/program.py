@@ -22,6 +22,7 @@ from components.gitlab import GateSecrets, ReleaseGate
 from components.providers import cluster_targets
 from gitops.core.baseline import check_event
 from gitops.core.catalog import Catalog, load_catalog
+from gitops.core.engine import check_engine, current_engine
 from gitops.core.environments import INTEGRATION_BRANCH, Environment, environment_for_stack, settings_stack
 from gitops.core.errors import REFUSAL_MARK, ConfigError, GitOpsError, StateError
 from gitops.core.event import WITHOUT_COMMIT, Action, ReleaseEvent, event_from_config
@@ -31,7 +32,7 @@ from gitops.core.gitrepo import BranchFacts, SourceRepo
 from gitops.core.naming import PREVIEW_STACK_PREFIX, preview_id, preview_of_stack
 from gitops.core.planner import Origin, Plan, plan
 from gitops.core.settings import KUBECONFIG_PREFIX, NAMESPACE, StackSettings, settings_from_config
-from gitops.core.state import STATE_OUTPUTS, CarriedState, StackState, parse_outputs
+from gitops.core.state import ENGINE_OUTPUT, STATE_OUTPUTS, CarriedState, StackState, parse_outputs
 from gitops.core.state_check import check_state
 from gitops.core.workloads import preview_workloads, release_workloads
 
@@ -86,7 +87,7 @@ async def read_previous_state() -> CarriedState:
     name = f"{pulumi.get_organization() or 'organization'}/{pulumi.get_project()}/{pulumi.get_stack()}"
     ref = pulumi.StackReference("previous-state", stack_name=name)
     outputs = {}
-    for key in STATE_OUTPUTS:
+    for key in (*STATE_OUTPUTS, ENGINE_OUTPUT):
         details = await ref.get_output_details(key)
         outputs[key] = details.value if details.value is not None else details.secret_value
     return parse_outputs(outputs)
@@ -187,7 +188,9 @@ async def release(*, now: datetime, environ: Mapping[str, str], root: Path) -> d
     _check_freeze(env, settings, event, utc_now)
     gate_secrets = _gate_secrets(env, raw, secret)
 
+    engine = current_engine(root, environ)
     carried = await read_previous_state()
+    check_engine(carried.engine, engine, stack)
     require_recorded_state(env, carried, event)
     checked = check_state(carried.state, env, catalog, settings.domain, preview_of_stack(stack))
     facts = _branch_facts(checked.state, settings, event, environ) if env.is_preview else {}
@@ -207,7 +210,8 @@ async def release(*, now: datetime, environ: Mapping[str, str], root: Path) -> d
     if settings.gitlab is not None and preview_of_stack(stack) is None:  # one owner: the environment's own stack
         provider = gitlab.Provider(f"{stack}-gitlab", base_url=settings.gitlab.base_url, early_auth_check=False)
         ReleaseGate(f"{stack}-gitlab", env, settings.gitlab, catalog, settings.domain, gate_secrets, provider)
-    return state.to_outputs()
+    recorded_engine = engine or carried.engine
+    return {**state.to_outputs(), **({ENGINE_OUTPUT: recorded_engine.to_output()} if recorded_engine else {})}
 
 
 def _check_freeze(env: Environment, settings: StackSettings, event: ReleaseEvent | None, now: datetime) -> None:

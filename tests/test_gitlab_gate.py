@@ -140,6 +140,10 @@ def identity(resource: Registered) -> tuple[Any, ...]:
         return kind, i["project"], i["key"], i["environmentScope"]
     if kind == "PipelineSchedule":
         return kind, i["project"], i["description"]
+    if kind == "Project":  # adopted by import (its path) or created (its path in the catalog)
+        return kind, resource.import_id or i.get("path")
+    if kind == "ProjectJobTokenScope":
+        return kind, i["project"], i["targetProjectId"]
     if kind == "PipelineScheduleVariable":
         return kind, i["project"], i["pipelineScheduleId"], i["key"]
     return kind, i.get("project"), i.get("branch") or i.get("name") or i.get("environment") or i.get("freezeStart")
@@ -204,10 +208,11 @@ def test_catalog_can_ask_prod_to_create_a_project(tmp_path: Path) -> None:
         "    port: 8080\n    create_project: true\n"
     )
     prod = gate("prod", extra={"gitops:catalog": str(catalog), "gitops:overrides": "{}"})
-    (project,) = of(prod, "Project")
+    (project,) = [p for p in of(prod, "Project") if not p.import_id]
     assert project.inputs["ciConfigPath"] == "ci/pipeline.yml@platform/deploy"
+    assert project.protect and project.retain_on_delete
     assert project.inputs["path"] == "frontend" and isinstance(project.inputs["namespaceId"], int)
-    protection = of(prod, "BranchProtection")[0]
+    (protection,) = [p for p in of(prod, "BranchProtection") if p.inputs["project"] != "platform/deploy"]
     assert protection.inputs["project"] == "group-{}/frontend".format(project.inputs["namespaceId"])
     staging = gate("staging", extra={"gitops:catalog": str(catalog), "gitops:overrides": "{}"})
     assert not of(staging, "Project"), "only prod creates projects; staging refers to it by path"
@@ -242,3 +247,57 @@ def test_rollback_is_allowed_during_a_freeze(tmp_path: Path) -> None:
         reason="errors",
     )
     assert rolled.outputs["releases"]["web"]["commit"] == first
+
+
+RELEASE_SETTINGS = {
+    "ciConfigPath": "ci/pipeline.yml@platform/deploy",
+    "ciForwardDeploymentEnabled": True,
+    "ciForwardDeploymentRollbackAllowed": False,
+    "ciPipelineVariablesMinimumOverrideRole": "maintainer",
+    "onlyAllowMergeIfPipelineSucceeds": True,
+    "removeSourceBranchAfterMerge": True,
+}
+
+
+def test_prod_adopts_every_app_project_with_only_the_release_settings() -> None:
+    result = gate("prod")
+    projects = {p.import_id: p for p in of(result, "Project")}
+    assert set(projects) == {"shop/web", "shop/api", "platform/deploy"}
+    for path in ("shop/web", "shop/api"):
+        project = projects[path]
+        assert project.inputs == RELEASE_SETTINGS, "nothing else of an adopted project is declared"
+        assert project.protect and project.retain_on_delete, "no update can delete an adopted project"
+    deploy = projects["platform/deploy"].inputs
+    assert "ciConfigPath" not in deploy and deploy["ciPipelineVariablesMinimumOverrideRole"] == "maintainer"
+    (master,) = [p.inputs for p in of(result, "BranchProtection") if p.inputs["project"] == "platform/deploy"]
+    assert (master["branch"], master["pushAccessLevel"], master["mergeAccessLevel"]) == (
+        "master",
+        "no one",
+        "maintainer",
+    )
+    allowed = {s.inputs["targetProjectId"] for s in of(result, "ProjectJobTokenScope")}
+    assert len(allowed) == 2 and all(isinstance(i, int) for i in allowed), "app project ids, both apps"
+    assert {s.inputs["project"] for s in of(result, "ProjectJobTokenScope")} == {"platform/deploy"}
+    for stack in ("preview", "staging"):
+        assert not of(gate(stack), "Project"), f"{stack} refers to projects by path; only prod adopts them"
+
+
+def gitlab_names(stack: str, catalog_text: str, tmp_path: Path) -> set[str]:
+    catalog = tmp_path / f"{stack}-{abs(hash(catalog_text))}.yaml"
+    catalog.write_text(catalog_text, encoding="utf-8")
+    result = gate(stack, extra={"gitops:catalog": str(catalog), "gitops:overrides": "{}"})
+    return {f"{r.type}::{r.name}" for r in result.resources if r.type.startswith("gitlab:")}
+
+
+def app_block(name: str) -> str:
+    return f"  {name}:\n    gitlab_project: shop/{name}\n    image: registry.example.com/shop/{name}\n    port: 8080\n"
+
+
+@pytest.mark.parametrize("stack", ["preview", "staging", "prod"])
+def test_adding_removing_or_reordering_apps_renames_no_other_resource(stack: str, tmp_path: Path) -> None:
+    before = gitlab_names(stack, "apps:\n" + app_block("web") + app_block("api"), tmp_path)
+    grown = gitlab_names(stack, "apps:\n" + app_block("aaa") + app_block("api") + app_block("web"), tmp_path)
+    shrunk = gitlab_names(stack, "apps:\n" + app_block("web"), tmp_path)
+    assert {n for n in grown if "aaa" not in n} == before, "a new app (sorted first) renames nothing else"
+    assert shrunk <= before and shrunk, "removing an app renames nothing else"
+    assert any("shop/web" in n for n in before), "variables are named by project path"

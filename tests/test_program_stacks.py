@@ -120,7 +120,9 @@ def test_rerun_without_event_is_a_no_op(web_repo: Repo) -> None:
 def test_no_release_means_nothing_deployed() -> None:
     result = run("prod")
     assert not [r for r in result.resources if r.is_kubernetes_object]
+    engine = result.outputs.pop("engine")  # this clone's HEAD: the engine that made the update
     assert result.outputs == {"releases": {}, "previews": {}, "holds": {}}
+    assert len(engine["commit"]) == 40 and engine["sequence"] >= 1
 
 
 def refused(stack: str, **kwargs: Any) -> ProgramRefused:

@@ -261,3 +261,28 @@ def test_corrupted_state_is_a_one_line_error_in_admin_commands(capsys: pytest.Ca
         assert main(command, pulumi_command=FakePulumiCommand(backend)) == 2
         err = capsys.readouterr().err
         assert "stack output releases.web.commit: must be a full 40-hex" in err and "Traceback" not in err
+
+
+def engine(commit: str, sequence: int) -> dict[str, str]:
+    return {"GITOPS_ENGINE_COMMIT": commit, "GITOPS_ENGINE_SEQUENCE": str(sequence)}
+
+
+def test_the_engine_that_updates_a_stack_only_moves_forward(master: tuple[GitRepo, list[str]]) -> None:
+    repo, (m1, *_) = master
+    first = run("prod", repo=repo.path, app="web", commit=m1, environ=engine("a" * 40, 5))
+    assert first.outputs["engine"] == {"commit": "a" * 40, "sequence": 5}
+    newer = run("prod", previous=first.outputs, environ=engine("b" * 40, 6))
+    assert newer.outputs["engine"] == {"commit": "b" * 40, "sequence": 6}
+    for older, why in (
+        (engine("a" * 40, 5), r"is older than the engine bbbbbbbb \(#6\)"),
+        (engine("c" * 40, 6), "is not"),
+    ):
+        with pytest.raises(ProgramRefused, match=why) as err:
+            run("prod", previous=newer.outputs, environ=older)
+        assert err.value.registered == [] and "gitops:stable" in str(err.value)
+
+
+def test_a_malformed_engine_identity_is_a_clear_error() -> None:
+    with pytest.raises(ProgramRefused, match="GITOPS_ENGINE_COMMIT must be a 40-hex commit") as err:
+        run("prod", environ={"GITOPS_ENGINE_COMMIT": "abc", "GITOPS_ENGINE_SEQUENCE": "x"})
+    assert err.value.registered == []

@@ -13,10 +13,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, ValidationError
 
+from gitops.core.engine import EngineVersion, engine_from_output
 from gitops.core.errors import StateError, bounded
 from gitops.core.validation import FULL_SHA, StrictModel, require_branch_name
 
 STATE_OUTPUTS = ("releases", "previews", "holds")
+ENGINE_OUTPUT = "engine"
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 REPAIR = (
     "repair the stack outputs from the last good update: `pulumi stack history` names it; "
@@ -111,18 +113,21 @@ class StackState:
 
 @dataclass(frozen=True)
 class CarriedState:
-    """The previous state, and whether the stack had recorded one at all (a new or a lost stack has not)."""
+    """The previous state, whether the stack had recorded one at all (a new or a lost stack has not), and
+    which engine last updated it."""
 
     state: StackState
     recorded: bool
+    engine: EngineVersion | None = None
 
 
 def parse_outputs(outputs: Mapping[str, Any] | None) -> CarriedState:
     """Read a previous update's exports; any malformed value is one StateError naming it and the repair."""
     outputs = outputs or {}
+    engine = engine_from_output(outputs.get(ENGINE_OUTPUT))
     present = [k for k in STATE_OUTPUTS if outputs.get(k) is not None]
     if not present:
-        return CarriedState(StackState(), recorded=False)
+        return CarriedState(StackState(), recorded=False, engine=engine)
     if len(present) != len(STATE_OUTPUTS):
         missing = ", ".join(k for k in STATE_OUTPUTS if k not in present)
         raise StateError(
@@ -135,6 +140,7 @@ def parse_outputs(outputs: Mapping[str, Any] | None) -> CarriedState:
             holds=_section(outputs, "holds", Hold),
         ),
         recorded=True,
+        engine=engine,
     )
 
 

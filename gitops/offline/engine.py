@@ -56,6 +56,8 @@ class Registered:
     inputs: dict[str, Any]
     secret_paths: list[str] = field(default_factory=list)
     protect: bool = False
+    retain_on_delete: bool = False
+    import_id: str = ""
 
     @property
     def is_kubernetes_object(self) -> bool:
@@ -99,9 +101,10 @@ COMPUTED_OUTPUTS: dict[str, Callable[[pulumi.runtime.MockResourceArgs], dict[str
     "gitlab:index/branchProtection:BranchProtection": lambda a: {"branchProtectionId": _stable_int(a.name)},
     "gitlab:index/pipelineSchedule:PipelineSchedule": lambda a: {"pipelineScheduleId": _stable_int(a.name)},
     "gitlab:index/project:Project": lambda a: {
-        "pathWithNamespace": f"group-{int(a.inputs['namespaceId'])}/{a.inputs['path']}"
+        "pathWithNamespace": a.resource_id or f"group-{int(a.inputs['namespaceId'])}/{a.inputs['path']}"
     },
 }
+NUMERIC_IDS = {"gitlab:index/project:Project"}
 # The only provider functions the program may call; anything else is an error.
 KNOWN_INVOKES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "gitlab:index/getGroup:getGroup": lambda args: {
@@ -123,7 +126,10 @@ class _Mocks(pulumi.runtime.Mocks):
                 "secretOutputNames": [],
             }
         computed = COMPUTED_OUTPUTS.get(args.typ)
-        return f"{args.name}-id", {**args.inputs, **(computed(args) if computed else {})}
+        outputs = {**args.inputs, **(computed(args) if computed else {})}
+        if args.typ in NUMERIC_IDS:  # GitLab projects have numeric ids (job-token allowlists take them)
+            return str(_stable_int(args.resource_id or args.name)), outputs
+        return f"{args.name}-id", outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
         known = KNOWN_INVOKES.get(args.token)
@@ -155,6 +161,8 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                     inputs=inputs,
                     secret_paths=secrets,
                     protect=bool(request.protect),
+                    retain_on_delete=bool(request.retainOnDelete),
+                    import_id=request.importId,
                 )
             )
         return response
