@@ -10,7 +10,10 @@ set -euo pipefail
 action=${1:?usage: release.sh deploy|stop}
 stack=${GITOPS_STACK:?GITOPS_STACK is set by the job}
 app=${GITOPS_APP:?GITOPS_APP is a project variable managed by the prod stack}
-branch=${CI_COMMIT_REF_NAME:?}
+# merged-results / merge-train pipelines run on a temporary merge commit: deploy the MR's own head commit
+# from its source branch (the build job built and tagged exactly that commit)
+branch=${CI_MERGE_REQUEST_SOURCE_BRANCH_NAME:-${CI_COMMIT_REF_NAME:?}}
+commit=${CI_MERGE_REQUEST_SOURCE_BRANCH_SHA:-${CI_COMMIT_SHA:-}}
 engine=${GITOPS_HOME:-/opt/gitops}
 python="$engine/.venv/bin/python"
 dotenv="${CI_PROJECT_DIR:-$PWD}/deploy.env"
@@ -25,7 +28,7 @@ args=(--stack "$stack" --app "$app" --branch "$branch" --action "$action" --dote
 if [ "$action" = deploy ]; then
   # The small baseline needs every branch of the app repo, not only the one being built.
   git -C "$CI_PROJECT_DIR" fetch --quiet --prune origin '+refs/heads/*:refs/remotes/origin/*'
-  args+=(--commit "$CI_COMMIT_SHA" --repo "$CI_PROJECT_DIR")
+  args+=(--commit "$commit" --repo "$CI_PROJECT_DIR")
   {
     echo "DEPLOY_URL=$(cd "$engine" && "$python" -m gitops url --stack "$stack" --app "$app" --branch "$branch")"
     echo "DEPLOY_JOB_URL=${CI_JOB_URL:-}"

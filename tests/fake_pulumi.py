@@ -185,6 +185,8 @@ class FakePulumiCommand(auto.PulumiCommand):
             return self._up(b, args, on_output)
         if args[0] == "destroy":
             return self._destroy(b, args, on_output)
+        if args[0] == "preview":
+            return self._preview(b, args)
         if args[0] == "refresh" and "--preview-only" in args:
             if b.locked_updates > 0:
                 b.locked_updates -= 1
@@ -218,6 +220,32 @@ class FakePulumiCommand(auto.PulumiCommand):
 
     def _start(self, b: FakeBackend) -> datetime:
         return self.project.now or datetime(2026, 3, 4, 12, 0) + timedelta(hours=len(b.history) + 1)
+
+    def _preview(self, b: FakeBackend, args: list[str]) -> auto.CommandResult:
+        """`pulumi preview --diff`: the real program's registrations compared with the last update's."""
+        config = self._config(b)
+        try:
+            result = run_program(
+                b.stack, config, root=b.root, now=self._start(b), previous_outputs=b.outputs, environ=b.environ
+            )
+        except ProgramRefused as exc:
+            _fail(f"Diagnostics:\n    error: {exc}\n", "error: preview failed")
+        before = {r.urn: r.inputs for r in (b.last_result.resources if b.last_result else []) if r.custom}
+        after = {r.urn: r.inputs for r in result.resources if r.custom}
+        ops = {
+            urn: ("create" if urn not in before else "update" if before[urn] != after[urn] else "same") for urn in after
+        }
+        ops.update({urn: "delete" for urn in before if urn not in after})
+        counts: dict[str, int] = {}
+        for op in ops.values():
+            counts[op] = counts.get(op, 0) + 1
+        sign = {"create": "+", "update": "~", "delete": "-"}
+        diff = "".join(f"    {sign[op]} {urn}\n" for urn, op in sorted(ops.items()) if op != "same")
+        log = _flag(args, "--event-log")
+        assert log is not None
+        event = {"sequence": 1, "timestamp": 0, "summaryEvent": {"resourceChanges": counts}}
+        Path(log).write_text(json.dumps(event) + "\n", encoding="utf-8")
+        return auto.CommandResult(f"Previewing update ({b.stack})\n{diff}", "", 0)
 
     def _destroy(self, b: FakeBackend, args: list[str], on_output: Any) -> auto.CommandResult:
         """`pulumi destroy` deletes every resource of the state without running the program."""

@@ -228,3 +228,112 @@ def test_needs_of_every_selected_job_are_selected_too(ci_repo: Path, branch: str
     env = {**os.environ, "GCL_IGNORE_PREDEFINED_VARS": OVERRIDDEN}
     done = subprocess.run(args, cwd=ci_repo, capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 0 and "All job dependencies are valid" in done.stdout + done.stderr, done.stderr
+
+
+@pytest.fixture(scope="module")
+def deploy_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The deploy repo's own pipeline: .gitlab-ci.yml including ci/pipeline.yml."""
+    if not GITLAB_CI_LOCAL.exists():
+        if os.environ.get("GITOPS_REQUIRE_TOOLS"):
+            pytest.fail("gitlab-ci-local is missing: ./dev test installs it with npm (needs Node.js)")
+        pytest.skip("gitlab-ci-local not installed (needs Node.js; ./dev test installs it)")
+    repo = tmp_path_factory.mktemp("deploy")
+    (repo / "ci").mkdir()
+    shutil.copy(ROOT / ".gitlab-ci.yml", repo / ".gitlab-ci.yml")
+    shutil.copy(PIPELINE, repo / "ci" / "pipeline.yml")
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@e",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@e",
+    }
+    for args in (["init", "-q", "-b", "master"], ["add", "."], ["commit", "-q", "-m", "deploy"]):
+        subprocess.run(["git", *args], cwd=repo, check=True, env=env)
+    return repo
+
+
+def deploy_repo_push(branch: str, **extra: str) -> dict[str, str]:
+    return {k: v for k, v in push(branch, **extra).items() if k != "GITOPS_APP"}
+
+
+def test_deploy_repo_mr_plans_every_stack_and_posts_one_note(deploy_repo: Path) -> None:
+    mr = {
+        **deploy_repo_push("settings-change"),
+        "CI_PIPELINE_SOURCE": "merge_request_event",
+        "CI_MERGE_REQUEST_TARGET_BRANCH_NAME": "master",
+        "CI_MERGE_REQUEST_IID": "3",
+    }
+    selected = active_jobs(deploy_repo, **mr)
+    assert selected == {
+        "engine-tests": "on_success",
+        "engine-image": "on_success",
+        "plan-preview": "on_success",
+        "plan-staging": "on_success",
+        "plan-prod": "on_success",
+        "plan-note": "always",
+    }
+
+
+def test_deploy_repo_merge_applies_every_stack_then_promotes_the_engine(deploy_repo: Path) -> None:
+    selected = active_jobs(deploy_repo, **deploy_repo_push("master"))
+    assert selected == {
+        "engine-tests": "on_success",
+        "engine-image": "on_success",
+        "apply-preview": "on_success",
+        "apply-staging": "on_success",
+        "apply-prod": "on_success",
+        "promote-engine": "on_success",  # automatic: the image apps use is the one that applied the stacks
+    }
+    defined = yaml.safe_load((deploy_repo / ".gitlab-ci.yml").read_text())
+    assert defined["promote-engine"]["needs"] == ["apply-preview", "apply-staging", "apply-prod"]
+    assert defined["apply-prod"]["needs"] == ["apply-staging"]
+
+
+def test_deploy_repo_feature_push_and_schedules_apply_nothing(deploy_repo: Path) -> None:
+    assert active_jobs(deploy_repo, **deploy_repo_push("some-branch")) == {"engine-tests": "on_success"}
+    drift = {
+        **deploy_repo_push("master"),
+        "CI_PIPELINE_SOURCE": "schedule",
+        "GITOPS_JOB": "drift",
+        "GITOPS_STACK": "prod",
+    }
+    assert active_jobs(deploy_repo, **drift) == {"drift-prod": "on_success"}
+
+
+def test_deploy_repo_needs_are_valid(deploy_repo: Path) -> None:
+    mr = {
+        **deploy_repo_push("x"),
+        "CI_PIPELINE_SOURCE": "merge_request_event",
+        "CI_MERGE_REQUEST_TARGET_BRANCH_NAME": "master",
+    }
+    for variables in (deploy_repo_push("master"), mr):
+        args = [str(GITLAB_CI_LOCAL), "--validate-dependency-chain"]
+        for key, value in variables.items():
+            args += ["--variable", f"{key}={value}"]
+        env = {**os.environ, "GCL_IGNORE_PREDEFINED_VARS": OVERRIDDEN}
+        done = subprocess.run(args, cwd=deploy_repo, capture_output=True, text=True, env=env, timeout=120)
+        assert done.returncode == 0 and "All job dependencies are valid" in done.stdout + done.stderr, done.stderr
+
+
+def test_a_deploy_freeze_holds_the_prod_job_instead_of_failing_it(ci_repo: Path) -> None:
+    selected = active_jobs(ci_repo, **push("master", CI_DEPLOY_FREEZE="true"))
+    assert selected["deploy-prod"] == "manual", "held: an admin runs it when the freeze is over"
+    assert "allow_failure" not in jobs()["deploy-prod"], "a held manual job blocks the pipeline, it does not pass"
+    assert active_jobs(ci_repo, **push("master"))["deploy-prod"] == "on_success"
+
+
+def test_merged_results_pipeline_deploys_a_preview_of_the_source_commit(ci_repo: Path) -> None:
+    merged_results = {
+        **push("feature/login"),
+        "CI_PIPELINE_SOURCE": "merge_request_event",
+        "CI_COMMIT_BRANCH": "",
+        "CI_COMMIT_REF_NAME": "refs/merge-requests/7/merge",
+        "CI_MERGE_REQUEST_SOURCE_BRANCH_NAME": "feature/login",
+        "CI_MERGE_REQUEST_SOURCE_BRANCH_SHA": "f" * 40,
+    }
+    selected = active_jobs(ci_repo, **merged_results)
+    assert selected["deploy-preview"] == "on_success" and "deploy-staging" not in selected
+    build = "\n".join(jobs()["build-image"]["script"])
+    assert 'SOURCE_SHA="${CI_MERGE_REQUEST_SOURCE_BRANCH_SHA:-$CI_COMMIT_SHA}"' in build
+    assert "name=$CI_REGISTRY_IMAGE:$SOURCE_SHA" in build

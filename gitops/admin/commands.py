@@ -12,10 +12,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import gitlab
 from pulumi import automation as auto
 
 from gitops.admin.history import HistoryEntry, table
 from gitops.admin.messages import update_message
+from gitops.admin.plan import is_plan_note, note_body, stack_plan, summary_line
 from gitops.admin.previews import SHARED_STACK, PreviewFleet, preview_policy, status_lines, utc_now
 from gitops.admin.recovery import restore_after_failure
 from gitops.admin.rollback import plan_rollback
@@ -25,7 +27,9 @@ from gitops.core.environments import environment_for_stack
 from gitops.core.errors import ConfigError, GitOpsError
 from gitops.core.naming import preview_of_stack, short_commit
 from gitops.core.state import CarriedState, parse_outputs
+from gitops.notify.channels import upsert_marked_note
 from gitops.notify.cli import notify_admin_release
+from gitops.notify.dispatch import redactor
 from gitops.notify.report import ReleaseReport, TestSummary
 
 EXIT_DRIFT = 3
@@ -392,6 +396,53 @@ def cmd_drift(args: argparse.Namespace) -> int:
     return EXIT_DRIFT
 
 
+def cmd_plan(args: argparse.Namespace) -> int:
+    """Deploy-repo MR: what `pulumi up` with no release event would change in one stack."""
+    environment_for_stack(args.stack)
+    admin = _admin(args)
+    changes, diff = admin.preview()
+    text = stack_plan(args.stack, changes, redactor(os.environ)(diff))
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(text, encoding="utf-8")
+    print(f"stack {args.stack}: {summary_line(changes)}")
+    return 0
+
+
+def cmd_plan_note(args: argparse.Namespace) -> int:
+    """Post the plans of every stack as one note on the deploy-repo MR (edited in place on each push)."""
+    plans = {p.stem: p.read_text(encoding="utf-8") for p in sorted(Path(args.plans).glob("*.md"))}
+    env = os.environ
+    missing = [
+        k for k in ("CI_API_V4_URL", "CI_PROJECT_ID", "CI_MERGE_REQUEST_IID", "GITOPS_NOTIFY_TOKEN") if not env.get(k)
+    ]
+    if missing:
+        raise ConfigError(f"plan-note runs in an MR pipeline of the deploy repo; missing: {', '.join(missing)}")
+    body = note_body(plans, env.get("CI_COMMIT_SHA", ""), env.get("CI_PIPELINE_URL", ""))
+    client = gitlab.Gitlab(
+        env["CI_API_V4_URL"].removesuffix("/api/v4"), private_token=env["GITOPS_NOTIFY_TOKEN"], timeout=10
+    )
+    client.auth()
+    mr = client.projects.get(env["CI_PROJECT_ID"], lazy=True).mergerequests.get(
+        int(env["CI_MERGE_REQUEST_IID"]), lazy=True
+    )
+    upsert_marked_note(mr, client.user.username if client.user else None, is_plan_note, lambda _: body)
+    print(f"plan of {len(plans)} stack(s) posted on !{env['CI_MERGE_REQUEST_IID']}")
+    return 0
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    """Deploy-repo master: apply the merged settings to one stack (`pulumi up` with no release event)."""
+    environment_for_stack(args.stack)
+    admin = _admin(args)
+    wait = args.lock_wait if args.lock_wait is not None else _lock_wait_from(os.environ)
+    commit = os.environ.get("CI_COMMIT_SHA", "")
+    pipeline = os.environ.get("CI_PIPELINE_URL") or "-"
+    message = f"apply deploy repo {commit[:8] or 'settings'} by {_actor()} (pipeline {pipeline})"
+    admin.release_when_unlocked({}, message, _print, wait_seconds=wait)
+    print(f"stack {args.stack}: settings applied")
+    return 0
+
+
 def cmd_message(args: argparse.Namespace) -> int:
     """The agreed update message, for `pulumi up -m "$(python -m gitops message ...)"` in CI."""
     print(
@@ -471,6 +522,20 @@ def add_admin_commands(sub: Any) -> None:
     sweep.add_argument("--dry-run", action="store_true")
     sweep.add_argument("--lock-wait", type=float, help="seconds to wait for a locked stack ($GITOPS_LOCK_WAIT_SECONDS)")
     sweep.set_defaults(func=cmd_sweep)
+
+    plan = sub.add_parser("plan", help="deploy-repo MR: what applying the settings would change in a stack")
+    plan.add_argument("--stack", required=True)
+    plan.add_argument("--out", required=True, help="markdown file for plan-note")
+    plan.set_defaults(func=cmd_plan)
+
+    plan_note = sub.add_parser("plan-note", help="deploy-repo MR: post the plans as one MR note, edited in place")
+    plan_note.add_argument("--plans", required=True, help="directory of <stack>.md files written by plan")
+    plan_note.set_defaults(func=cmd_plan_note)
+
+    apply = sub.add_parser("apply", help="deploy-repo master: pulumi up of one stack with no release event")
+    apply.add_argument("--stack", required=True)
+    apply.add_argument("--lock-wait", type=float, help="seconds to wait for a locked stack ($GITOPS_LOCK_WAIT_SECONDS)")
+    apply.set_defaults(func=cmd_apply)
 
     release = sub.add_parser("release", help="CI: deploy or stop one release; restores the last good one on failure")
     release.add_argument("--stack", required=True)

@@ -13,6 +13,7 @@ from typing import Any
 from pulumi import automation as auto
 
 from gitops.admin.history import HistoryEntry, ledger
+from gitops.core.errors import StateError
 from gitops.core.settings import EVENT_KEYS, NAMESPACE
 
 PAGE_SIZE = 2000  # 5,000 updates: three history calls
@@ -85,7 +86,12 @@ class StackAdmin:
         paged) and newest first, so ``enough`` (given what was read so far, oldest first) stops it early."""
         items: list[dict[str, Any]] = []
         for page in range(1, MAX_PAGES + 1):
-            summaries = self._stack.history(page_size=PAGE_SIZE, page=page, show_secrets=False)
+            try:
+                summaries = self._stack.history(page_size=PAGE_SIZE, page=page, show_secrets=False)
+            except (ValueError, KeyError) as exc:
+                raise StateError(
+                    f"`pulumi stack history` of {self.name} answered something unreadable ({exc!r})"
+                ) from None
             items.extend(_summary_json(s) for s in summaries)
             entries = ledger(items)
             if len(summaries) < PAGE_SIZE or (enough is not None and enough(entries)):
@@ -93,7 +99,12 @@ class StackAdmin:
         return ledger(items)
 
     def outputs(self) -> dict[str, Any]:
-        return {k: v.value for k, v in self._stack.outputs().items()}
+        try:
+            return {k: v.value for k, v in self._stack.outputs().items()}
+        except ValueError as exc:  # the CLI's answer was not the JSON it documents
+            raise StateError(
+                f"`pulumi stack output --json` of {self.name} did not answer JSON ({exc}); check the CLI and backend"
+            ) from None
 
     def release(self, event: Mapping[str, str], message: str, on_output: Callable[[str], None]) -> None:
         """`pulumi up` with the event as config; the event keys are removed again afterwards, so a
@@ -110,6 +121,11 @@ class StackAdmin:
     ) -> None:
         """``release``, waiting while another update holds the stack's lock."""
         self.with_lock_wait(lambda: self.release(event, message, on_output), on_output, wait_seconds=wait_seconds)
+
+    def preview(self) -> tuple[dict[str, int], str]:
+        """What `pulumi up` with no release event would change (`pulumi preview --diff`): counts and the diff."""
+        result = self._stack.preview(diff=True)
+        return {str(getattr(op, "value", op)): n for op, n in (result.change_summary or {}).items()}, result.stdout
 
     def drift(self) -> dict[str, int]:
         """Resource changes a refresh would make (`pulumi refresh --preview-only`)."""

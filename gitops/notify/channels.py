@@ -10,6 +10,7 @@ import smtplib
 import ssl
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
@@ -133,9 +134,21 @@ class GitLabCard:
     def _upsert_card(
         self, mr: gitlab.v4.objects.ProjectMergeRequest, report: ReleaseReport, now: datetime, me: str | None
     ) -> None:
-        for note in mr.notes.list(iterator=True):
-            if has_marker(note.body) and (me is None or note.author.get("username") == me):
-                note.body = render_card(updated_state(card_state(note.body), report, now), report)
-                note.save()
-                return
-        mr.notes.create({"body": render_card(updated_state(card_state(""), report, now), report)})
+        upsert_marked_note(
+            mr, me, has_marker, lambda old: render_card(updated_state(card_state(old), report, now), report)
+        )
+
+
+def upsert_marked_note(
+    mr: gitlab.v4.objects.ProjectMergeRequest,
+    me: str | None,
+    is_ours: Callable[[str], bool],
+    body_from: Callable[[str], str],
+) -> None:
+    """One note per MR, edited in place: found again by its marker, and only among notes this bot wrote."""
+    for note in mr.notes.list(iterator=True):
+        if is_ours(note.body) and (me is None or note.author.get("username") == me):
+            note.body = body_from(note.body)
+            note.save()
+            return
+    mr.notes.create({"body": body_from("")})

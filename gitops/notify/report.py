@@ -113,8 +113,9 @@ def report_from_ci(environ: Mapping[str, str], reports_dir: Path | None) -> Rele
         app=environ["GITOPS_APP"],
         environment=environment_of(environ),
         action=environ.get("GITOPS_ACTION", "deploy"),
-        commit=environ["CI_COMMIT_SHA"],
-        branch=environ["CI_COMMIT_REF_NAME"],
+        # merged-results/merge-train pipelines run on a temporary merge commit: report the MR's own head
+        commit=environ.get("CI_MERGE_REQUEST_SOURCE_BRANCH_SHA") or environ["CI_COMMIT_SHA"],
+        branch=environ.get("CI_MERGE_REQUEST_SOURCE_BRANCH_NAME") or environ["CI_COMMIT_REF_NAME"],
         project=environ["CI_PROJECT_PATH"],
         result="success" if environ.get("DEPLOY_RESULT") == "success" else "failed",
         tests=summarize_junit(files),
