@@ -61,6 +61,7 @@ class ReleaseGate(pulumi.ComponentResource):
         super().__init__("gitops:gitlab:ReleaseGate", name, None, opts)
         self._child = pulumi.ResourceOptions(parent=self, provider=provider)
         self._env, self._settings = env, settings
+        self._app_paths = [spec.gitlab_project for _, spec in sorted(catalog.apps.items())]
         projects = self._app_projects(catalog)
         paths = {app: spec.gitlab_project for app, spec in catalog.apps.items()}
         self._variables(secrets, {paths[app]: project for app, project in projects.items()})
@@ -165,8 +166,12 @@ class ReleaseGate(pulumi.ComponentResource):
         Named by environment, project path and key, so no catalog change renames another variable."""
         scope = ENVIRONMENT_SCOPE[self._env.name]
         targets = {**projects, self._settings.deploy_project: self._settings.deploy_project}
+        # Until 2026-12 variables were named by position (apps sorted by name, the deploy project last);
+        # the alias lets a stack last updated then keep its variables instead of re-creating them.
+        old_order = [*self._app_paths, self._settings.deploy_project]
         for path, project in sorted(targets.items()):
             for key, value in secrets.ci_variables.items():
+                old = f"{self._env.name}-var-{old_order.index(path)}-{key.lower()}"
                 gitlab.ProjectVariable(
                     f"{self._env.name}-var-{path}-{key.lower()}",
                     project=project,
@@ -178,7 +183,11 @@ class ReleaseGate(pulumi.ComponentResource):
                     raw=True,
                     variable_type="env_var",
                     description=f"gitops {self._env.name} credential (managed by the {self._env.name} stack)",
-                    opts=self._child,
+                    # GitLab keeps one (project, key, scope): a replacement must delete before it creates
+                    opts=pulumi.ResourceOptions.merge(
+                        self._child,
+                        pulumi.ResourceOptions(delete_before_replace=True, aliases=[pulumi.Alias(name=old)]),
+                    ),
                 )
 
     def _protect_branch(self, app: str, project: pulumi.Input[str], branch: str) -> None:
@@ -242,14 +251,16 @@ class ReleaseGate(pulumi.ComponentResource):
             description="catalog app name used by the gitops pipeline",
             opts=self._child,
         )
-        for freeze in self._settings.freezes:
+        for index, freeze in enumerate(self._settings.freezes):
             gitlab.ProjectFreezePeriod(
                 f"prod-{app}-freeze-{short_hash(freeze.start, freeze.end, freeze.timezone)}",
                 project=project,
                 freeze_start=freeze.start,
                 freeze_end=freeze.end,
                 cron_timezone=freeze.timezone,
-                opts=self._child,
+                opts=pulumi.ResourceOptions.merge(  # named by position until 2026-12
+                    self._child, pulumi.ResourceOptions(aliases=[pulumi.Alias(name=f"prod-{app}-freeze-{index}")])
+                ),
             )
         slack = self._settings.slack
         if slack is not None and secrets.slack_webhook is not None:

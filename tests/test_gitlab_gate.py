@@ -301,3 +301,13 @@ def test_adding_removing_or_reordering_apps_renames_no_other_resource(stack: str
     assert {n for n in grown if "aaa" not in n} == before, "a new app (sorted first) renames nothing else"
     assert shrunk <= before and shrunk, "removing an app renames nothing else"
     assert any("shop/web" in n for n in before), "variables are named by project path"
+
+
+def test_variables_named_by_position_before_keep_their_identity_through_aliases() -> None:
+    """A stack last updated with positional names (apps sorted, the deploy project last) migrates in place."""
+    variables = {(v.inputs["project"], v.inputs["key"]): v for v in of(gate("staging"), "ProjectVariable")}
+    old_order = ["shop/api", "shop/web", "platform/deploy"]
+    for (project, key), variable in variables.items():
+        assert variable.alias_names == [f"staging-var-{old_order.index(project)}-{key.lower()}"]
+        assert variable.delete_before_replace, "GitLab keeps one (project, key, scope)"
+    assert variables[("shop/web", "KUBECONFIG_B64")].name == "staging-var-shop/web-kubeconfig_b64"

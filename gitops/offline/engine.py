@@ -58,6 +58,8 @@ class Registered:
     protect: bool = False
     retain_on_delete: bool = False
     import_id: str = ""
+    delete_before_replace: bool = False
+    alias_names: list[str] = field(default_factory=list)
 
     @property
     def is_kubernetes_object(self) -> bool:
@@ -163,6 +165,8 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                     protect=bool(request.protect),
                     retain_on_delete=bool(request.retainOnDelete),
                     import_id=request.importId,
+                    delete_before_replace=bool(request.deleteBeforeReplace),
+                    alias_names=[a.spec.name for a in request.aliases if a.HasField("spec") and a.spec.name],
                 )
             )
         return response
