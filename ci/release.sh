@@ -29,6 +29,8 @@ if [ "$action" = deploy ]; then
   # The small baseline needs every branch of the app repo, not only the one being built.
   git -C "$CI_PROJECT_DIR" fetch --quiet --prune origin '+refs/heads/*:refs/remotes/origin/*'
   args+=(--commit "$commit" --repo "$CI_PROJECT_DIR")
+  # the digest the build job pushed (its dotenv): staging/prod require it, previews pin it when known
+  if [ -n "${IMAGE_DIGEST:-}" ]; then args+=(--digest "$IMAGE_DIGEST"); fi
   {
     echo "DEPLOY_URL=$(cd "$engine" && "$python" -m gitops url --stack "$stack" --app "$app" --branch "$branch")"
     echo "DEPLOY_JOB_URL=${CI_JOB_URL:-}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.application import Application
+from components.application import AppCredentials, Application
 from components.namespace import AppNamespace, NamespaceSpec
 from gitops.core.settings import StackSettings
 from gitops.core.workloads import Workload
@@ -33,6 +33,7 @@ class AppEnvironment(pulumi.ComponentResource):
         name: str,
         workload: Workload,
         settings: StackSettings,
+        credentials: AppCredentials,
         provider: k8s.Provider,
         opts: pulumi.ResourceOptions | None = None,
         type_token: str = "gitops:env:AppEnvironment",
@@ -48,6 +49,7 @@ class AppEnvironment(pulumi.ComponentResource):
             f"{name}",
             workload,
             settings.ingress,
+            credentials,
             provider,
             self.namespace.namespace,
             pulumi.ResourceOptions(parent=self),
@@ -64,7 +66,10 @@ class PreviewEnvironment(AppEnvironment):
         name: str,
         workload: Workload,
         settings: StackSettings,
+        credentials: AppCredentials,
         provider: k8s.Provider,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        super().__init__(name, workload, settings, provider, opts, type_token="gitops:preview:PreviewEnvironment")
+        super().__init__(
+            name, workload, settings, credentials, provider, opts, type_token="gitops:preview:PreviewEnvironment"
+        )

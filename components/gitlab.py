@@ -18,6 +18,7 @@ from gitops.core.catalog import AppSpec, Catalog
 from gitops.core.environments import Environment
 from gitops.core.gitlab_gate import ENVIRONMENT_SCOPE, owns_project_settings, owns_sweep
 from gitops.core.naming import app_host, short_hash
+from gitops.core.registry import token_username
 from gitops.core.settings import GitLabSettings, Schedule
 
 MAINTAINER = "maintainer"
@@ -34,6 +35,14 @@ def release_settings(pipeline: str) -> dict[str, object]:
         "only_allow_merge_if_pipeline_succeeds": True,
         "remove_source_branch_after_merge": True,  # the merged branch's preview is then stopped
     }
+
+
+@dataclass(frozen=True)
+class PullToken:
+    """A registry deploy token: its username and its (secret) token."""
+
+    username: str
+    token: pulumi.Output[str]
 
 
 @dataclass(frozen=True)
@@ -63,6 +72,7 @@ class ReleaseGate(pulumi.ComponentResource):
         self._env, self._settings = env, settings
         self._app_paths = [spec.gitlab_project for _, spec in sorted(catalog.apps.items())]
         projects = self._app_projects(catalog)
+        self.pull_tokens = self._pull_tokens(catalog)
         paths = {app: spec.gitlab_project for app, spec in catalog.apps.items()}
         self._variables(secrets, {paths[app]: project for app, project in projects.items()})
         if owns_project_settings(env):
@@ -88,6 +98,25 @@ class ReleaseGate(pulumi.ComponentResource):
             variables = {"GITOPS_JOB": "drift", "GITOPS_STACK": env.name}
             self._schedule(f"{name}-drift", f"gitops: drift check of {env.name}", settings.drift_schedule, variables)
         self.register_outputs({"environment_scope": ENVIRONMENT_SCOPE[env.name]})
+
+    def _pull_tokens(self, catalog: Catalog) -> dict[str, PullToken]:
+        """One read_registry deploy token per app project for this environment. Its name carries
+        ``registry_token_rotation``: change that to rotate (the new token is created and the pull Secrets
+        updated before the old token is deleted)."""
+        rotation = self._settings.registry_token_rotation
+        tokens = {}
+        for app, spec in sorted(catalog.apps.items()):
+            username = token_username(self._env.name, app)
+            token = gitlab.ProjectDeployToken(
+                f"{self._env.name}-{app}-registry-pull-{rotation}",
+                project=spec.gitlab_project,
+                name=f"gitops {self._env.name} image pulls ({rotation})",
+                username=username,
+                scopes=["read_registry"],
+                opts=self._child,
+            )
+            tokens[app] = PullToken(username, token.token)
+        return tokens
 
     def _app_projects(self, catalog: Catalog) -> dict[str, pulumi.Input[str]]:
         """Project references by app. prod adopts each existing project (or creates it where the catalog

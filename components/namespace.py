@@ -29,6 +29,8 @@ DEVELOPER_RULES = [
         "verbs": ["get", "list", "watch"],
     },
     {"api_groups": ["policy"], "resources": ["poddisruptionbudgets"], "verbs": ["get", "list", "watch"]},
+    {"api_groups": ["batch"], "resources": ["jobs"], "verbs": ["get", "list", "watch"]},
+    {"api_groups": ["autoscaling"], "resources": ["horizontalpodautoscalers"], "verbs": ["get", "list", "watch"]},
 ]
 
 

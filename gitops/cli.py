@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 import tempfile
@@ -19,7 +20,7 @@ from gitops.core.environments import environment_for_stack
 from gitops.core.errors import ConfigError, GitOpsError
 from gitops.core.naming import app_host, preview_host, preview_id, preview_stack
 from gitops.core.settings import settings_from_config
-from gitops.core.stackfile import load_stack_config
+from gitops.core.stackfile import OFFLINE_SECRET, StackConfig, load_stack_config
 from gitops.core.state import StackState
 from gitops.notify.cli import add_notify_command
 from gitops.offline.engine import ProgramRefused, RunResult, run_program
@@ -37,6 +38,7 @@ def _event_overrides(args: argparse.Namespace) -> dict[str, str]:
         "branch": args.branch,
         "action": args.action,
         "reason": args.reason,
+        "digest": args.digest,
     }
     overrides = {f"gitops:{k}": v for k, v in pairs.items() if v}
     if args.repo:
@@ -45,10 +47,26 @@ def _event_overrides(args: argparse.Namespace) -> dict[str, str]:
 
 
 def offline_run(
-    stack: str, overrides: dict[str, str], *, now: datetime, previous: dict[str, Any] | None, root: Path = PROJECT_ROOT
+    stack: str,
+    overrides: dict[str, str],
+    *,
+    now: datetime,
+    previous: dict[str, Any] | None,
+    root: Path = PROJECT_ROOT,
+    other_stacks: dict[str, Any] | None = None,
 ) -> RunResult:
+    """One update offline. Secret values live only in the Pulumi backend, so declared app secrets and the
+    shared preview stack's pull tokens the stack file cannot give are placeholders, still marked secret."""
     config = load_stack_config(root, stack).with_overrides(overrides)
-    return run_program(stack, config, root=root, now=now, previous_outputs=previous)
+    catalog = load_catalog(root / "apps.yaml")
+    if "gitops:appSecrets" not in config.values:
+        placeholders = {app: dict.fromkeys(spec.secrets, OFFLINE_SECRET) for app, spec in catalog.apps.items()}
+        values = {**config.values, "gitops:appSecrets": json.dumps(placeholders)}
+        config = StackConfig(values, [*config.secret_keys, "gitops:appSecrets"])
+    if other_stacks is None:
+        tokens = {app: {"username": f"gitops-preview-{app}", "token": OFFLINE_SECRET} for app in catalog.apps}
+        other_stacks = {"preview": {"registry": tokens}}
+    return run_program(stack, config, root=root, now=now, previous_outputs=previous, other_stacks=other_stacks)
 
 
 def cmd_render(args: argparse.Namespace) -> int:
@@ -83,17 +101,27 @@ def cmd_sample(args: argparse.Namespace) -> int:
             state = offline_run(stack, {"gitops:action": "init"}, now=SAMPLE_NOW, previous=None).outputs
             for app, repo in repos.items():
                 commit = repo.latest if branch == "latest" else repo.master
-                result = offline_run(stack, _sample_event(app, repo, commit, branch), now=SAMPLE_NOW, previous=state)
+                event = {**_sample_event(app, repo, commit, branch), "gitops:digest": sample_digest(commit)}
+                result = offline_run(stack, event, now=SAMPLE_NOW, previous=state)
                 state = result.outputs
             print(write_render(result, stack, out), end="")
+        shared = offline_run("preview", {}, now=SAMPLE_NOW, previous=None)  # the GitLab side and the pull tokens
+        print(write_render(shared, "preview", out / "preview"), end="")
         for app, repo in repos.items():
             stack = preview_stack(app, repo.feature_branch)
-            event = _sample_event(app, repo, repo.feature, repo.feature_branch)
-            print(
-                write_render(offline_run(stack, event, now=SAMPLE_NOW, previous=None), stack, out / "preview"), end=""
-            )
+            event = {
+                **_sample_event(app, repo, repo.feature, repo.feature_branch),
+                "gitops:digest": sample_digest(repo.feature),
+            }
+            result = offline_run(stack, event, now=SAMPLE_NOW, previous=None, other_stacks={"preview": shared.outputs})
+            print(write_render(result, stack, out / "preview"), end="")
     print(f"manifests written under {out}/<stack>/<cluster>/ (previews: {out}/preview/<preview stack>/<cluster>/)")
     return 0
+
+
+def sample_digest(commit: str) -> str:
+    """The sample has no registry: a stand-in for the digest its build job would record."""
+    return "sha256:" + hashlib.sha256(commit.encode()).hexdigest()
 
 
 def _sample_event(app: str, repo: SampleRepo, commit: str, branch: str) -> dict[str, str]:
@@ -135,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--branch")
     render.add_argument("--action", help="deploy (default), stop, rollback, clear-hold")
     render.add_argument("--reason")
+    render.add_argument("--digest", help="sha256:<hex> of the image (required on staging/prod)")
     render.add_argument("--repo", help="local clone of the app's source repository")
     render.add_argument("--state", help="JSON of the stack's previous outputs (e.g. a previous outputs.json)")
     render.add_argument("--now", help="ISO timestamp to use as the current time")

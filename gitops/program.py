@@ -17,9 +17,11 @@ import pulumi
 import pulumi.runtime.config as pulumi_config
 import pulumi_gitlab as gitlab
 
+from components.application import AppCredentials, secret
 from components.environment import AppEnvironment, PreviewEnvironment
-from components.gitlab import GateSecrets, ReleaseGate
+from components.gitlab import GateSecrets, PullToken, ReleaseGate
 from components.providers import cluster_targets
+from gitops.core.app_secrets import parse_app_secrets, require_values
 from gitops.core.baseline import check_event
 from gitops.core.catalog import Catalog, load_catalog
 from gitops.core.engine import check_engine, current_engine
@@ -31,12 +33,15 @@ from gitops.core.gitlab_gate import ci_variables
 from gitops.core.gitrepo import BranchFacts, SourceRepo
 from gitops.core.naming import PREVIEW_STACK_PREFIX, preview_id, preview_of_stack
 from gitops.core.planner import Origin, Plan, plan
+from gitops.core.registry import dockerconfig
 from gitops.core.settings import KUBECONFIG_PREFIX, NAMESPACE, StackSettings, settings_from_config
 from gitops.core.state import ENGINE_OUTPUT, STATE_OUTPUTS, CarriedState, StackState, parse_outputs
 from gitops.core.state_check import check_state
-from gitops.core.workloads import preview_workloads, release_workloads
+from gitops.core.workloads import Workload, preview_workloads, release_workloads
 
 MAX_ORIGIN = 200
+REGISTRY_OUTPUT = "registry"
+SHARED_PREVIEW_STACK = "preview"
 
 
 def read_gitops_config() -> tuple[dict[str, Any], set[str]]:
@@ -206,12 +211,71 @@ async def release(*, now: datetime, environ: Mapping[str, str], root: Path) -> d
     )
     _report(event, env, result, checked.notes)
     state = result.state
-    _register(env, settings, catalog, state, stack, kubeconfigs)
-    if settings.gitlab is not None and preview_of_stack(stack) is None:  # one owner: the environment's own stack
-        provider = gitlab.Provider(f"{stack}-gitlab", base_url=settings.gitlab.base_url, early_auth_check=False)
-        ReleaseGate(f"{stack}-gitlab", env, settings.gitlab, catalog, settings.domain, gate_secrets, provider)
+    workloads = (
+        preview_workloads(settings, catalog, state)
+        if env.is_preview
+        else release_workloads(env, settings, catalog, state)
+    )
+    app_secrets = parse_app_secrets(
+        raw.get("appSecrets"), is_secret="appSecrets" in secret, catalog=catalog, source=source
+    )
+    for workload in workloads:
+        require_values(workload.spec.name, workload.spec.secrets, app_secrets, source)
+    shared_tokens = await read_shared_pull_tokens(workloads) if preview_of_stack(stack) else None
+
     recorded_engine = engine or carried.engine
-    return {**state.to_outputs(), **({ENGINE_OUTPUT: recorded_engine.to_output()} if recorded_engine else {})}
+    outputs: dict[str, Any] = {
+        **state.to_outputs(),
+        **({ENGINE_OUTPUT: recorded_engine.to_output()} if recorded_engine else {}),
+    }
+    tokens: Mapping[str, PullToken] = shared_tokens or {}
+    if settings.gitlab is not None and shared_tokens is None:  # one owner: the environment's own stack
+        provider = gitlab.Provider(f"{stack}-gitlab", base_url=settings.gitlab.base_url, early_auth_check=False)
+        gate = ReleaseGate(f"{stack}-gitlab", env, settings.gitlab, catalog, settings.domain, gate_secrets, provider)
+        tokens = gate.pull_tokens
+        if env.is_preview:  # every preview stack reads its pull credentials from here
+            outputs[REGISTRY_OUTPUT] = pulumi.Output.secret(
+                {app: {"username": t.username, "token": t.token} for app, t in sorted(tokens.items())}
+            )
+    credentials = {w.spec.name: _credentials(w, tokens, app_secrets, source) for w in workloads}
+    _register(env, settings, stack, kubeconfigs, workloads, credentials)
+    return outputs
+
+
+async def read_shared_pull_tokens(workloads: list[Workload]) -> dict[str, PullToken]:
+    """A preview stack's pull credentials: the read_registry tokens the shared preview stack owns (no GitLab
+    token ever reaches a preview job)."""
+    name = f"{pulumi.get_organization() or 'organization'}/{pulumi.get_project()}/{SHARED_PREVIEW_STACK}"
+    ref = pulumi.StackReference("shared-preview", stack_name=name)
+    details = await ref.get_output_details(REGISTRY_OUTPUT)
+    found = details.value if details.value is not None else details.secret_value
+    found = found if isinstance(found, dict) else {}
+    tokens = {}
+    for workload in workloads:
+        entry = found.get(workload.spec.name)
+        if not isinstance(entry, dict) or not isinstance(entry.get("token"), str) or not entry.get("username"):
+            raise StateError(
+                f"the shared preview stack has no registry pull token for {workload.spec.name}; apply it once "
+                "(python -m gitops apply --stack preview, from the deploy repo's pipeline) and deploy again"
+            )
+        tokens[workload.spec.name] = PullToken(str(entry["username"]), pulumi.Output.secret(entry["token"]))
+    return tokens
+
+
+def _credentials(
+    workload: Workload, tokens: Mapping[str, PullToken], app_secrets: Mapping[str, Mapping[str, str]], source: str
+) -> AppCredentials:
+    token = tokens.get(workload.spec.name)
+    if token is None:
+        raise ConfigError(
+            f"{source}: no registry pull credentials for {workload.spec.name}: set {NAMESPACE}:gitlab (each stack "
+            "creates a read_registry deploy token per app project)"
+        )
+    registry = secret(token.token).apply(lambda t: dockerconfig(workload.registry, token.username, t))
+    values = app_secrets.get(workload.spec.name, {})
+    return AppCredentials(
+        registry=registry, secrets={k: pulumi.Output.secret(values[k]) for k in workload.spec.secrets}
+    )
 
 
 def _check_freeze(env: Environment, settings: StackSettings, event: ReleaseEvent | None, now: datetime) -> None:
@@ -245,20 +309,18 @@ def _report(event: ReleaseEvent | None, env: Environment, result: Plan, state_no
 def _register(
     env: Environment,
     settings: StackSettings,
-    catalog: Catalog,
-    state: StackState,
     stack: str,
     kubeconfigs: Mapping[str, Any],
+    workloads: list[Workload],
+    credentials: Mapping[str, AppCredentials],
 ) -> None:
     """Translate the desired state into components, once per cluster."""
     component: type[AppEnvironment] = PreviewEnvironment if env.is_preview else AppEnvironment
-    if env.is_preview:
-        workloads = preview_workloads(settings, catalog, state)
-    else:
-        workloads = release_workloads(env, settings, catalog, state)
     for target in cluster_targets(settings, stack, kubeconfigs, protect=not env.is_preview):
         for workload in workloads:
-            component(f"{target.name}-{workload.key}", workload, settings, target.provider)
+            component(
+                f"{target.name}-{workload.key}", workload, settings, credentials[workload.spec.name], target.provider
+            )
 
 
 async def main(

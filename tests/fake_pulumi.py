@@ -29,6 +29,7 @@ from semver import VersionInfo
 
 from gitops.core.stackfile import StackConfig, load_stack_config
 from gitops.offline.engine import ProgramRefused, RunResult, run_program
+from tests.harness import APP_SECRETS
 
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.000Z"
 
@@ -88,6 +89,11 @@ class FakeBackend:
     locked_updates: int = 0
     resource_count: int = 0
     last_result: RunResult | None = None
+
+    def __post_init__(self) -> None:
+        """The app secrets an admin set on the stack (`pulumi config set --secret --path ...`)."""
+        self.config.setdefault("gitops:appSecrets", json.dumps(APP_SECRETS))
+        self.secret_config.add("gitops:appSecrets")
 
 
 @dataclass
@@ -198,6 +204,10 @@ class FakePulumiCommand(auto.PulumiCommand):
             return auto.CommandResult("refresh preview done\n", "", 0)
         raise AssertionError(f"the fake Pulumi CLI does not know: pulumi {' '.join(args)}")
 
+    def _others(self, b: FakeBackend) -> dict[str, dict[str, Any]]:
+        """What a StackReference to another stack of the project reads: its current outputs."""
+        return {name: other.outputs for name, other in self.project.stacks.items() if name != b.stack}
+
     def _config(self, b: FakeBackend) -> StackConfig:
         config = load_stack_config(b.root, b.stack).with_overrides(b.config)
         return StackConfig(config.values, sorted({*config.secret_keys, *b.secret_config}))
@@ -226,7 +236,13 @@ class FakePulumiCommand(auto.PulumiCommand):
         config = self._config(b)
         try:
             result = run_program(
-                b.stack, config, root=b.root, now=self._start(b), previous_outputs=b.outputs, environ=b.environ
+                b.stack,
+                config,
+                root=b.root,
+                now=self._start(b),
+                previous_outputs=b.outputs,
+                environ=b.environ,
+                other_stacks=self._others(b),
             )
         except ProgramRefused as exc:
             _fail(f"Diagnostics:\n    error: {exc}\n", "error: preview failed")
@@ -267,7 +283,15 @@ class FakePulumiCommand(auto.PulumiCommand):
         item = history_item(version, message=_flag(args, "--message") or "", start=start)
         item["config"] = {k: {"value": v, "secret": k in config.secret_keys} for k, v in config.values.items()}
         try:
-            result = run_program(b.stack, config, root=b.root, now=start, previous_outputs=b.outputs, environ=b.environ)
+            result = run_program(
+                b.stack,
+                config,
+                root=b.root,
+                now=start,
+                previous_outputs=b.outputs,
+                environ=b.environ,
+                other_stacks=self._others(b),
+            )
         except ProgramRefused as exc:  # a program error: the previous outputs stay
             item["result"] = "failed"
             b.history.append(item)

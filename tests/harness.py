@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,19 @@ NOW = datetime(2026, 3, 4, 12, 0, 0)  # a Wednesday: outside the sample prod fre
 INITIALIZED: dict[str, Any] = {"releases": {}, "previews": {}, "holds": {}}
 # What a new stack, or one whose outputs were lost, returns through its StackReference.
 MISSING: dict[str, Any] = {}
+# The shared preview stack's outputs: the read_registry tokens every preview stack pulls with.
+SHARED_PREVIEW: dict[str, Any] = {
+    "registry": {
+        app: {"username": f"gitops-preview-{app}", "token": f"preview-{app}-pull-token"} for app in ("web", "api")
+    }
+}
+# Test values for the secrets the sample catalog declares (each stack's gitops:appSecrets, a Pulumi secret).
+APP_SECRETS = {"web": {"SESSION_KEY": "test-session-key"}, "api": {"DATABASE_URL": "postgres://test@db/api"}}
+
+
+def digest_of(commit: str) -> str:
+    """A stand-in for the digest the build job records for ``commit`` (staging/prod require one)."""
+    return "sha256:" + hashlib.sha256(commit.encode()).hexdigest()
 
 
 def run(
@@ -27,25 +42,34 @@ def run(
     extra: dict[str, str] | None = None,
     secret_keys: list[str] | None = None,
     environ: dict[str, str] | None = None,
+    other_stacks: dict[str, Any] | None = None,
     **event: str,
 ) -> RunResult:
     """One `pulumi up -s <stack> -c gitops:<key>=<value>...` of the real program, in-process.
 
     Without ``previous`` the stack starts initialized and empty; pass ``MISSING`` for a stack without outputs.
     ``preview`` with an app and a branch runs that preview's own stack, as ``gitops release`` does;
-    without them it is the shared ``preview`` stack.
+    without them it is the shared ``preview`` stack. Unless a test says otherwise, every run gets what a
+    real one would: the catalog's app secrets (as secrets), the shared preview stack's pull tokens, and
+    for a staging/prod event with a commit, that commit's image digest.
     """
     previous = INITIALIZED if previous is None else previous
     if stack == "preview" and "app" in event and "branch" in event:
         stack = preview_stack(event["app"], event["branch"])
+    if stack in ("staging", "prod") and "commit" in event and "digest" not in event:
+        event = {**event, "digest": digest_of(event["commit"])}
     overrides = {f"gitops:{k}": v for k, v in event.items()}
     if repo is not None:
         overrides["gitops:sourceRepo"] = str(repo)
-    overrides.update(extra or {})
-    config = load_stack_config(ROOT, stack).with_overrides(overrides)
-    if secret_keys:
-        config = StackConfig(config.values, [*config.secret_keys, *secret_keys])
-    return run_program(stack, config, root=ROOT, now=now, previous_outputs=previous, environ=environ)
+    own_catalog = "gitops:catalog" in (extra or {})  # a test's own catalog brings its own secrets, if any
+    defaults = {} if own_catalog else {"gitops:appSecrets": json.dumps(APP_SECRETS)}
+    config = load_stack_config(ROOT, stack).with_overrides({**defaults, **overrides, **(extra or {})})
+    default_secret = ["gitops:appSecrets"] if defaults and "gitops:appSecrets" not in (extra or {}) else []
+    config = StackConfig(config.values, [*config.secret_keys, *(secret_keys or []), *default_secret])
+    others = {"preview": SHARED_PREVIEW} if other_stacks is None else other_stacks
+    return run_program(
+        stack, config, root=ROOT, now=now, previous_outputs=previous, environ=environ, other_stacks=others
+    )
 
 
 def k8s_inputs(result: RunResult) -> dict[str, dict[str, Any]]:

@@ -13,9 +13,10 @@ from pulumi import automation as auto
 from gitops.admin.messages import update_message
 from gitops.admin.stack import PAGE_SIZE, StackAdmin
 from gitops.cli import main
+from gitops.core.settings import EVENT_KEYS
 from tests.fake_pulumi import FakeBackend, FakePulumiCommand, history_item
 from tests.gitutil import GitRepo
-from tests.harness import INITIALIZED, ROOT
+from tests.harness import INITIALIZED, ROOT, digest_of
 from tests.servers import GitLabStandIn, SlackHook
 
 
@@ -32,7 +33,8 @@ def backend_with_releases(repo: GitRepo, commits: list[str]) -> FakeBackend:
     admin.release({"action": "init"}, "init prod by admin (pipeline -)", on_output=lambda _: None)
     for commit in commits:
         message = update_message("deploy", "web", actor="alice", commit=commit, branch="master")
-        admin.release({"app": "web", "commit": commit, "branch": "master"}, message, on_output=lambda _: None)
+        event = {"app": "web", "commit": commit, "branch": "master", "digest": digest_of(commit)}
+        admin.release(event, message, on_output=lambda _: None)
     return backend
 
 
@@ -108,13 +110,14 @@ def test_rollback_that_sticks_until_a_fix_or_an_explicit_clear(
     assert backend.outputs["holds"]["web"]["commits"] == [c]
     assert f"from {c[:8]} to {b[:8]} by " in backend.history[-1]["message"]
     assert backend.history[-1]["message"].endswith(": 500s on checkout")
-    assert not any(k.startswith("gitops:") for k in backend.config), "event keys are removed after the update"
+    assert not set(backend.config) & {f"gitops:{k}" for k in EVENT_KEYS}, "event keys are removed after the update"
     backend.environ["CI_PROJECT_DIR"] = str(repo.path)
 
     admin = StackAdmin("prod", ROOT, FakePulumiCommand(backend))
     for retried, why in ((c, f"was rolled back from {c[:8]}"), (a, "outdated pipeline")):
         with pytest.raises(auto.CommandError, match=why):  # the rolled-back commit, or an old pipeline retried
-            admin.release({"app": "web", "commit": retried, "branch": "master"}, "retry", on_output=print)
+            event = {"app": "web", "commit": retried, "branch": "master", "digest": digest_of(retried)}
+            admin.release(event, "retry", on_output=print)
     assert backend.history[-1]["result"] == "failed"
 
     assert cli(backend, "status", "--stack", "prod") == 0
@@ -123,7 +126,9 @@ def test_rollback_that_sticks_until_a_fix_or_an_explicit_clear(
     listed = capsys.readouterr().out
     assert f"HOLD web: refuses {c[:8]} since" in listed and "rollback" in listed and "failed" in listed
 
-    admin.release({"app": "web", "commit": fix, "branch": "master"}, "deploy fix", on_output=print)
+    admin.release(
+        {"app": "web", "commit": fix, "branch": "master", "digest": digest_of(fix)}, "deploy fix", on_output=print
+    )
     assert backend.outputs["holds"] == {}
     assert backend.outputs["releases"]["web"]["commit"] == fix
 
@@ -131,7 +136,7 @@ def test_rollback_that_sticks_until_a_fix_or_an_explicit_clear(
     assert backend.outputs["releases"]["web"]["commit"] == b, "C was rolled back from: skipped"
     assert cli(backend, "hold", "clear", "--stack", "prod", "--app", "web", "--reason", "verified") == 0
     assert backend.outputs["holds"] == {}
-    admin.release({"app": "web", "commit": c, "branch": "master"}, "redeploy after clear", on_output=print)
+    admin.release({"app": "web", "commit": c, "branch": "master", "digest": digest_of(c)}, "redeploy", on_output=print)
 
 
 def test_rollback_with_nothing_to_go_back_to_is_a_clear_error(

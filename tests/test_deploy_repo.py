@@ -17,7 +17,7 @@ from gitops.admin.stack import StackAdmin
 from gitops.cli import main
 from tests.fake_pulumi import FakeBackend, FakePulumiCommand
 from tests.gitutil import GitRepo
-from tests.harness import ROOT
+from tests.harness import ROOT, digest_of
 from tests.servers import GitLabStandIn, Note
 
 TOKEN = "glpat-plan-token-123456"
@@ -29,7 +29,7 @@ def prod(web_repo: tuple[GitRepo, dict[str, str]]) -> FakeBackend:
     backend = FakeBackend("prod", ROOT)
     admin = StackAdmin("prod", ROOT, FakePulumiCommand(backend))
     admin.release({"action": "init"}, "init", on_output=lambda _: None)
-    event = {"app": "web", "commit": shas["master"], "sourceRepo": str(git.path)}
+    event = {"app": "web", "commit": shas["master"], "sourceRepo": str(git.path), "digest": digest_of(shas["master"])}
     admin.release(event, "deploy web", on_output=lambda _: None)
     return backend
 

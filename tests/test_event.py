@@ -10,6 +10,7 @@ from tests.harness import ROOT
 
 CATALOG = load_catalog(ROOT / "apps.yaml")
 SHA = "a" * 40
+DIGEST = "sha256:" + "b" * 64
 
 
 def test_no_event_keys_means_reapply() -> None:
@@ -17,14 +18,28 @@ def test_no_event_keys_means_reapply() -> None:
 
 
 def test_branch_defaults_to_the_stack_branch() -> None:
-    event = event_from_config(ENVIRONMENTS["prod"], {"app": "web", "commit": SHA.upper()}, CATALOG)
+    event = event_from_config(ENVIRONMENTS["prod"], {"app": "web", "commit": SHA.upper(), "digest": DIGEST}, CATALOG)
     assert event is not None
-    assert (event.branch, event.commit, event.action) == ("master", SHA, Action.DEPLOY)
+    assert (event.branch, event.commit, event.action, event.digest) == ("master", SHA, Action.DEPLOY, DIGEST)
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_staging_and_prod_require_an_image_digest_and_previews_do_not(stack: str) -> None:
+    with pytest.raises(ConfigError, match=f"gitops:digest is required for deploy in {stack}"):
+        event_from_config(ENVIRONMENTS[stack], {"app": "web", "commit": SHA}, CATALOG)
+    preview = event_from_config(ENVIRONMENTS["preview"], {"app": "web", "commit": SHA, "branch": "f"}, CATALOG)
+    assert preview is not None and preview.digest is None
+
+
+@pytest.mark.parametrize("bad", ["sha256:abc", "md5:" + "a" * 64, "sha256:" + "A" * 64, "latest"])
+def test_a_malformed_digest_is_refused(bad: str) -> None:
+    with pytest.raises(ConfigError, match="is not an image digest"):
+        event_from_config(ENVIRONMENTS["prod"], {"app": "web", "commit": SHA, "digest": bad}, CATALOG)
 
 
 def test_short_sha_is_refused() -> None:
     with pytest.raises(ConfigError, match="not a full 40-hex commit SHA"):
-        event_from_config(ENVIRONMENTS["prod"], {"app": "web", "commit": "abc1234"}, CATALOG)
+        event_from_config(ENVIRONMENTS["prod"], {"app": "web", "commit": "abc1234", "digest": DIGEST}, CATALOG)
 
 
 def test_unknown_app_lists_known_apps() -> None:

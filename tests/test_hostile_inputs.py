@@ -112,7 +112,7 @@ CASES = [
     Case(
         "stop-with-commit",
         "preview",
-        "gitops:commit is not used by stop",
+        "gitops:commit and gitops:digest are not used by stop",
         {**DEPLOY_WEB, "branch": "f", "action": "stop"},
     ),
     Case(
@@ -203,6 +203,30 @@ CASES = [
     Case("apps-list", "prod", "must have a non-empty mapping", DEPLOY_WEB, catalog="apps:\n  - web\n"),
     Case("app-name", "prod", "must be lowercase letters", DEPLOY_WEB, catalog=GOOD_APPS.replace("  web:", "  Web_1:")),
     Case("name-key", "prod", "an app's name is its key", DEPLOY_WEB, catalog=app_yaml(name="api")),
+    Case(
+        "hpa-min-over-max",
+        "prod",
+        "min_replicas 5 is above max_replicas 2",
+        DEPLOY_WEB,
+        catalog=app_yaml(autoscaling="{min_replicas: 5, max_replicas: 2}"),
+    ),
+    Case(
+        "migration-no-command",
+        "prod",
+        "apps.web.migration.command",
+        DEPLOY_WEB,
+        catalog=app_yaml(migration="{command: []}"),
+    ),
+    Case("secret-twice", "prod", "secret names must be unique", DEPLOY_WEB, catalog=app_yaml(secrets="[A, A]")),
+    Case(
+        "secret-and-env",
+        "prod",
+        "is both a plain env value and a secret",
+        DEPLOY_WEB,
+        catalog=app_yaml(env="{TOKEN: x}", secrets="[TOKEN]"),
+    ),
+    Case("root-user", "prod", "apps.web.run_as_user", DEPLOY_WEB, catalog=app_yaml(run_as_user="0")),
+    Case("digest-garbage", "prod", "is not an image digest", {**DEPLOY_WEB, "digest": "sha256:nope; rm -rf /"}),
     Case("not-yaml", "prod", "is not valid YAML: line", DEPLOY_WEB, catalog="apps: [\n"),
     Case("bool-key", "prod", "app names must be text", DEPLOY_WEB, catalog="apps:\n  true: {}\n"),
     # --- the stack settings ---

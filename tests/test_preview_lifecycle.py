@@ -7,6 +7,7 @@ the boundary that cannot be real here; every ``up`` runs the real program under 
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from gitops.core.stackfile import load_stack_config
 from gitops.offline.engine import ProgramRefused, run_program
 from tests.fake_pulumi import FakeProject, FakePulumiCommand
 from tests.gitutil import GitRepo, standard_repo
-from tests.harness import NOW, ROOT, run
+from tests.harness import APP_SECRETS, NOW, ROOT, run
 
 Repo = tuple[GitRepo, dict[str, str]]
 
@@ -28,8 +29,12 @@ Repo = tuple[GitRepo, dict[str, str]]
 @pytest.fixture()
 def project(monkeypatch: pytest.MonkeyPatch) -> FakeProject:
     fake = FakeProject(ROOT, now=NOW)
-    fake.backend("preview")  # the shared preview stack, whose settings every preview stack copies
+    shared = fake.backend("preview")  # the shared preview stack: settings every preview copies, pull tokens
+    shared.config["gitops:appSecrets"] = json.dumps(APP_SECRETS)
+    shared.secret_config.add("gitops:appSecrets")
     monkeypatch.setattr("gitops.admin.previews.utc_now", lambda: fake.now)  # one clock for the CLI and the fake
+    assert cli(fake, "apply", "--stack", "preview") == 0  # as the deploy repo's pipeline does
+    assert set(shared.outputs["registry"]) == {"web", "api"}
     return fake
 
 
@@ -72,7 +77,7 @@ def test_two_previews_deploy_into_their_own_stacks_without_touching_each_other(
     assert namespaces(project, cart_stack) == {preview_id("web", "feature/cart")}, "only its own preview"
     assert project.stacks[login].calls[calls_before:] == [], "the other preview's stack was not touched"
     assert [h["kind"] for h in project.stacks[login].history] == ["update"]
-    assert project.stacks["preview"].history == [], "the shared stack is not updated by a preview deploy"
+    assert len(project.stacks["preview"].history) == 1, "only the apply: a preview deploy leaves the shared stack"
 
 
 def test_stop_tears_the_stack_down_after_the_branch_is_deleted(
@@ -106,7 +111,7 @@ def test_sweep_removes_merged_and_deleted_branches_only_for_the_clones_it_has(
     assert live(project) == set()
     assert "branch deleted" in capsys.readouterr().out
     shared = project.stacks["preview"].history
-    assert [h["result"] for h in shared] == ["succeeded", "succeeded"], "the shared stack is re-applied"
+    assert [h["result"] for h in shared] == ["succeeded"] * 3, "applied once, then re-applied by each sweep"
 
 
 def test_ttl_and_cap_at_deploy_time_never_remove_the_preview_being_deployed(
@@ -193,7 +198,10 @@ def test_shared_stack_refuses_deploys_and_drains_the_previews_it_still_holds(web
     with pytest.raises(ProgramRefused, match="stack preview deploys no preview itself"):
         run_program("preview", config, root=ROOT, now=NOW, previous_outputs=legacy)
     kept = run("preview", previous=legacy, now=NOW + timedelta(hours=71))
-    assert kept.outputs == legacy and namespaces_of(kept) == {preview_id("web", "feature/login")}
+    assert kept.outputs["previews"] == legacy["previews"] and namespaces_of(kept) == {
+        preview_id("web", "feature/login")
+    }
+    assert set(kept.outputs["registry"]) == {"web", "api"}, "the shared stack exports the pull tokens"
     expired = run("preview", previous=legacy, now=NOW + timedelta(hours=73))
     assert expired.outputs["previews"] == {}
 

@@ -11,7 +11,7 @@ from gitops.core.naming import preview_stack
 from gitops.core.stackfile import OFFLINE_SECRET, StackConfig, load_stack_config
 from gitops.offline.engine import ProgramRefused, RunResult, UnknownInvokeError, run_program
 from tests.gitutil import GitRepo
-from tests.harness import NOW, ROOT, k8s_inputs, one, run
+from tests.harness import NOW, ROOT, digest_of, k8s_inputs, one, run
 
 Repo = tuple[GitRepo, dict[str, str]]
 CLUSTERS = {"preview": ["preview"], "staging": ["staging"], "prod": ["prod-eu", "prod-us"]}
@@ -49,7 +49,8 @@ def test_each_stack_file_deploys_web_to_each_of_its_clusters(stack: str, web_rep
     assert len(deployments) == len(CLUSTERS[stack])
     for deployment in deployments:
         container = deployment.inputs["spec"]["template"]["spec"]["containers"][0]
-        assert container["image"] == f"registry.example.com/shop/web:{commit}"
+        pinned = f"registry.example.com/shop/web@{digest_of(commit)}"  # staging/prod: by digest; a preview: the tag
+        assert container["image"] == (f"registry.example.com/shop/web:{commit}" if stack == "preview" else pinned)
         assert deployment.inputs["metadata"]["labels"]["app.kubernetes.io/version"] == commit
         assert deployment.inputs["metadata"]["annotations"]["gitops/branch"] == EVENT_BRANCH[stack]
     if stack == "preview":

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from tests.gitutil import GitRepo
-from tests.harness import ROOT
+from tests.harness import ROOT, digest_of
 
 Repo = tuple[GitRepo, dict[str, str]]
 
@@ -23,10 +23,10 @@ def validate(files: list[Path]) -> subprocess.CompletedProcess[str]:
 def test_sample_renders_all_three_stacks_and_every_manifest_validates_strictly(tmp_path: Path) -> None:
     done = gitops("sample", "--out", str(tmp_path))
     assert done.returncode == 0, done.stderr
-    assert "stack prod: 42 Kubernetes objects on 2 cluster(s)" in done.stdout
+    assert "stack prod: 56 Kubernetes objects on 2 cluster(s)" in done.stdout
     files = sorted(tmp_path.rglob("*.yaml"))
     assert {p.relative_to(tmp_path).parts[0] for p in files} == {"preview", "staging", "prod"}
-    assert len(files) == 24 + 21 + 42
+    assert len(files) == 29 + 28 + 56
     checked = validate(files)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     again = tmp_path / "again"
@@ -43,8 +43,9 @@ def test_validator_rejects_a_broken_manifest(tmp_path: Path) -> None:
 
 def render_prod(commit: str, repo: Path, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     return gitops(
-        "render", "--stack", "prod", "--app", "web", "--commit", commit, "--repo", str(repo), "--out", str(out), *extra
-    )
+        "render", "--stack", "prod", "--app", "web", "--commit", commit, "--digest", digest_of(commit),
+        "--repo", str(repo), "--out", str(out), *extra,
+    )  # fmt: skip
 
 
 def test_render_chains_state_and_fails_with_the_program_error(tmp_path: Path, web_repo: Repo) -> None:

@@ -140,12 +140,18 @@ def cmd_rollback(args: argparse.Namespace) -> int:
         from_commit=plan.current.commit,
         reason=args.reason,
     )
+    if not plan.target.digest:
+        raise ConfigError(
+            f"the release of {short_commit(plan.target.commit)} recorded no image digest (it predates digests); "
+            "staging/prod only run pinned images: deploy a new commit instead"
+        )
     event = {
         "app": plan.app,
         "commit": plan.target.commit,
         "branch": env.deploy_branch,
         "action": "rollback",
         "reason": args.reason,
+        "digest": plan.target.digest,
     }
     if args.repo:  # the baseline checks the target against the app's clone
         event["sourceRepo"] = str(Path(args.repo).resolve())
@@ -254,6 +260,8 @@ def cmd_release(args: argparse.Namespace) -> int:
     event = {"app": args.app, "branch": args.branch, "action": args.action}
     if args.commit:
         event["commit"] = args.commit
+    if args.digest:
+        event["digest"] = args.digest
     if args.repo:
         event["sourceRepo"] = str(Path(args.repo).resolve())
     wait = args.lock_wait if args.lock_wait is not None else _lock_wait_from(os.environ)
@@ -543,6 +551,7 @@ def add_admin_commands(sub: Any) -> None:
     release.add_argument("--branch", required=True)
     release.add_argument("--action", choices=["deploy", "stop"], default="deploy")
     release.add_argument("--commit")
+    release.add_argument("--digest", help="sha256:<hex> of the image the build job pushed (required on staging/prod)")
     release.add_argument("--repo", help="the app's clone (the small baseline checks the commit against it)")
     release.add_argument("--dotenv", help="append DEPLOY_RESULT (and GITOPS_REASON) to this file")
     release.add_argument(

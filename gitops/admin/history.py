@@ -26,6 +26,7 @@ class HistoryEntry:
     pipeline: str
     reason: str
     message: str
+    digest: str = ""  # the image digest the update pinned (gitops:digest), when it had one
 
     @property
     def is_release(self) -> bool:
@@ -77,6 +78,7 @@ def entry_from_json(item: dict[str, Any]) -> HistoryEntry:
         pipeline=facts.pipeline or environment.get("ci.build.url", ""),
         reason=facts.reason or _config_value(config, "gitops:reason"),
         message=item.get("message", ""),
+        digest=_config_value(config, "gitops:digest"),
     )
 
 

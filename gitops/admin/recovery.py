@@ -30,13 +30,15 @@ class Restore:
     app: str
     commit: str
     failed_commit: str
+    digest: str | None = None
 
     @property
     def reason(self) -> str:
         return f"automatic restore after the failed release of {short_commit(self.failed_commit)}"
 
     def event(self, branch: str) -> dict[str, str]:
-        return {"app": self.app, "commit": self.commit, "branch": branch, "action": "restore", "reason": self.reason}
+        event = {"app": self.app, "commit": self.commit, "branch": branch, "action": "restore", "reason": self.reason}
+        return {**event, **({"digest": self.digest} if self.digest else {})}
 
 
 def restore_after_failure(
@@ -51,4 +53,4 @@ def restore_after_failure(
     live = before.state.releases.get(app)
     if live is None or live.commit == commit:
         return None
-    return Restore(app=app, commit=live.commit, failed_commit=commit)
+    return Restore(app=app, commit=live.commit, failed_commit=commit, digest=live.digest)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from gitops.core.errors import ConfigError, bounded, listing
 from gitops.core.strict_yaml import load_file
@@ -41,6 +42,37 @@ class Resources(StrictModel):
         return self
 
 
+def _env_names(value: dict[str, str]) -> dict[str, str]:
+    for key in value:
+        if not ENV_NAME.match(key):
+            raise ValueError(f"environment variable name {bounded(repr(key), 60)} must match [A-Za-z_][A-Za-z0-9_]*")
+    return value
+
+
+EnvVars = Annotated[dict[str, str], AfterValidator(_env_names)]
+
+
+class Autoscaling(StrictModel):
+    """A HorizontalPodAutoscaler (autoscaling/v2) on CPU; the Deployment then leaves its replicas to it."""
+
+    min_replicas: int = Field(default=2, ge=1, le=50)
+    max_replicas: int = Field(ge=1, le=100)
+    cpu_utilization: int = Field(default=70, ge=10, le=100)
+
+    @model_validator(mode="after")
+    def _range(self) -> Autoscaling:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(f"min_replicas {self.min_replicas} is above max_replicas {self.max_replicas}")
+        return self
+
+
+class Migration(StrictModel):
+    """A pre-deploy Job (e.g. database migrations) run with the new image before the Deployment changes."""
+
+    command: list[Annotated[str, Field(min_length=1, max_length=500)]] = Field(min_length=1, max_length=30)
+    timeout_seconds: int = Field(default=600, ge=30, le=3600)
+
+
 class AppSpec(StrictModel):
     """One application of the catalog."""
 
@@ -49,9 +81,13 @@ class AppSpec(StrictModel):
     image: str
     port: int = Field(ge=1, le=65535)
     health_path: str = Field(default="/healthz", pattern=r"^/")
+    run_as_user: int = Field(default=10001, ge=1000, le=2**31 - 1)  # a high, non-root UID for every container
     replicas: int = Field(default=2, ge=1, le=50)
     resources: Resources = Resources()
-    env: dict[str, str] = {}
+    env: EnvVars = {}
+    secrets: list[str] = Field(default=[], max_length=50)  # names; values are per-stack Pulumi secrets
+    autoscaling: Autoscaling | None = None
+    migration: Migration | None = None
     create_project: bool = False
 
     @field_validator("name")
@@ -69,15 +105,20 @@ class AppSpec(StrictModel):
             )
         return value
 
-    @field_validator("env")
+    @field_validator("secrets")
     @classmethod
-    def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
-        for key in value:
-            if not ENV_NAME.match(key):
-                raise ValueError(
-                    f"environment variable name {bounded(repr(key), 60)} must match [A-Za-z_][A-Za-z0-9_]*"
-                )
+    def _secret_names(cls, value: list[str]) -> list[str]:
+        _env_names(dict.fromkeys(value, ""))
+        if len(set(value)) != len(value):
+            raise ValueError("secret names must be unique")
         return value
+
+    @model_validator(mode="after")
+    def _no_clash(self) -> AppSpec:
+        clash = sorted(set(self.env) & set(self.secrets))
+        if clash:
+            raise ValueError(f"{', '.join(clash)} is both a plain env value and a secret; keep one")
+        return self
 
 
 class Catalog(StrictModel):

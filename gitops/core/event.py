@@ -10,7 +10,7 @@ from typing import Any
 from gitops.core.catalog import Catalog
 from gitops.core.environments import PROTECTED_BRANCHES, Environment
 from gitops.core.errors import BaselineError, ConfigError, bounded
-from gitops.core.validation import FULL_SHA, require_branch_name
+from gitops.core.validation import DIGEST, FULL_SHA, require_branch_name
 
 
 class Action(str, Enum):
@@ -39,6 +39,7 @@ class ReleaseEvent:
     commit: str | None
     action: Action
     reason: str | None = None
+    digest: str | None = None  # sha256:<64 hex> of the image built from ``commit``: what actually runs
 
     def describe(self, env: Environment) -> str:
         if self.action is Action.INIT:
@@ -73,6 +74,12 @@ def event_from_config(env: Environment, raw: Mapping[str, Any], catalog: Catalog
     """Validate the event keys; None means "no event: re-apply the current state"."""
     app, commit, branch = _text(raw, "app"), _text(raw, "commit"), _text(raw, "branch")
     action_text, reason = _text(raw, "action"), _checked_reason(_text(raw, "reason"))
+    digest = _text(raw, "digest")
+    if digest is not None and not DIGEST.match(digest):
+        raise ConfigError(
+            f"gitops:digest {bounded(repr(digest), 80)} is not an image digest (sha256: and 64 lower-case hex); "
+            "use the digest the build job recorded (IMAGE_DIGEST)"
+        )
     if not any((app, commit, branch, action_text)):
         return None
     try:
@@ -120,9 +127,14 @@ def event_from_config(env: Environment, raw: Mapping[str, Any], catalog: Catalog
     if action in NEEDS_REASON and not reason:
         raise ConfigError(f"gitops:reason is required for {action.value} (say why, it is kept in the history)")
     if action in WITHOUT_COMMIT:
-        if commit is not None:
-            raise ConfigError(f"gitops:commit is not used by {action.value}; remove it")
+        if commit is not None or digest is not None:
+            raise ConfigError(f"gitops:commit and gitops:digest are not used by {action.value}; remove them")
         return ReleaseEvent(app, branch, None, action, reason)
+    if digest is None and not env.is_preview:
+        raise ConfigError(
+            f"gitops:digest is required for {action.value} in {env.name}: staging and prod run images pinned by "
+            "digest (image@sha256:...), since a tag can be pushed again; pass the build job's IMAGE_DIGEST"
+        )
     if commit is None:
         raise ConfigError(f"gitops:commit is required for {action.value} (the full 40-hex commit SHA)")
     if not FULL_SHA.match(commit.lower()):
@@ -130,4 +142,4 @@ def event_from_config(env: Environment, raw: Mapping[str, Any], catalog: Catalog
             f"gitops:commit {bounded(repr(commit), 60)} is not a full 40-hex commit SHA; the release version is "
             "the commit id (use $CI_COMMIT_SHA, not a short SHA or a tag)"
         )
-    return ReleaseEvent(app, branch, commit.lower(), action, reason)
+    return ReleaseEvent(app, branch, commit.lower(), action, reason, digest)

@@ -118,8 +118,9 @@ def _plan_releases(
         notes.append(f"hold on {event.app} cleared by {origin.actor or 'an admin'}: {event.reason}")
 
     if event.commit is not None:
-        unchanged = current is not None and (current.commit, current.action, current.retiring) == (
+        unchanged = current is not None and (current.commit, current.digest, current.action, current.retiring) == (
             event.commit,
+            event.digest,
             event.action.value,
             False,
         )
@@ -132,6 +133,8 @@ def _plan_releases(
                 actor=origin.actor,
                 pipeline=origin.pipeline,
                 previous=current.commit if current else None,
+                digest=event.digest,
+                previous_digest=current.digest if current else None,
             )
     return Plan(StackState(releases, previous.previews, holds), notes=notes)
 
@@ -219,6 +222,7 @@ def _plan_previews(
                 url=f"https://{host}",
                 last_deployed=timestamp(now),
                 actor=origin.actor,
+                digest=event.digest,
             )
 
     live = [LivePreview(k, parse_timestamp(p.last_deployed), p.app, p.branch) for k, p in previews.items()]

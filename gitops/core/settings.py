@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from croniter import croniter
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from gitops.core.catalog import Catalog, Resources
+from gitops.core.catalog import Autoscaling, Catalog, EnvVars, Resources
 from gitops.core.environments import Environment
 from gitops.core.errors import ConfigError, listing
 from gitops.core.validation import Quantity, StrictModel, parse_model, require_dns_label
@@ -19,9 +19,9 @@ NAMESPACE = "gitops"
 KUBECONFIG_PREFIX = "kubeconfig-"
 
 # Keys of the release event, set per `pulumi up` by CI or the rollback tool (the contract).
-EVENT_KEYS = ("app", "commit", "branch", "action", "reason")
-# Secret settings (must be set with --secret): CI/CD variable values and the Slack webhook.
-SECRET_KEYS = ("ciVariables", "slackWebhook")
+EVENT_KEYS = ("app", "commit", "branch", "action", "reason", "digest")
+# Secret settings (must be set with --secret): CI/CD variable values, the Slack webhook, app secrets.
+SECRET_KEYS = ("ciVariables", "slackWebhook", "appSecrets")
 # Keys holding structured settings (JSON objects/lists in the engine's config map).
 SETTING_KEYS = (
     "domain",
@@ -57,10 +57,12 @@ class Cluster(StrictModel):
 
 
 class AppOverride(StrictModel):
-    """Per-environment knobs that override the catalog."""
+    """Per-environment knobs that override the catalog (env values are merged over the catalog's)."""
 
     replicas: int | None = Field(default=None, ge=1, le=50)
     resources: Resources | None = None
+    env: EnvVars = {}
+    autoscaling: Autoscaling | None = None
 
 
 class Quota(StrictModel):
@@ -151,6 +153,8 @@ class GitLabSettings(StrictModel):
     drift_schedule: Schedule | None = None
     slack: Slack | None = None
     pipeline_email_recipients: list[str] = []
+    # part of each registry deploy token's name: change it to rotate every pull credential of the stack
+    registry_token_rotation: str = Field(default="1", pattern=r"^[a-z0-9][a-z0-9-]{0,19}$")
 
 
 class EmailSettings(StrictModel):
@@ -229,6 +233,14 @@ class StackSettings(StrictModel):
     def resources_for(self, app: str, default: Resources) -> Resources:
         override = self.overrides.get(app)
         return override.resources if override and override.resources else default
+
+    def env_for(self, app: str, default: Mapping[str, str]) -> dict[str, str]:
+        override = self.overrides.get(app)
+        return {**default, **(override.env if override else {})}
+
+    def autoscaling_for(self, app: str, default: Autoscaling | None) -> Autoscaling | None:
+        override = self.overrides.get(app)
+        return override.autoscaling if override and override.autoscaling else default
 
     def check_catalog(self, catalog: Catalog, *, source: str) -> None:
         """Overrides and repo paths may only name apps that exist."""

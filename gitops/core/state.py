@@ -15,7 +15,7 @@ from pydantic import AfterValidator, Field, ValidationError
 
 from gitops.core.engine import EngineVersion, engine_from_output
 from gitops.core.errors import StateError, bounded
-from gitops.core.validation import FULL_SHA, StrictModel, require_branch_name
+from gitops.core.validation import DIGEST, FULL_SHA, StrictModel, require_branch_name
 
 STATE_OUTPUTS = ("releases", "previews", "holds")
 ENGINE_OUTPUT = "engine"
@@ -52,6 +52,7 @@ def _single_line(value: str) -> str:
 
 
 Sha = Annotated[str, AfterValidator(_sha)]
+Digest = Annotated[str, Field(pattern=DIGEST.pattern)]
 Timestamp = Annotated[str, AfterValidator(_timestamp)]
 Branch = Annotated[str, AfterValidator(_branch)]
 Text = Annotated[str, Field(max_length=500), AfterValidator(_single_line)]
@@ -72,6 +73,8 @@ class Release(StrictModel):
     pipeline: Text = ""
     previous: Sha | None = None
     retiring: bool = False
+    digest: Digest | None = None  # the image that runs (image@digest); None only in releases made before digests
+    previous_digest: Digest | None = None
 
 
 class Preview(StrictModel):
@@ -84,6 +87,7 @@ class Preview(StrictModel):
     url: Text
     last_deployed: Timestamp
     actor: Text = ""
+    digest: Digest | None = None  # previews may run the tag (no digest): they are disposable
 
 
 class Hold(StrictModel):

@@ -15,6 +15,7 @@ M = TypeVar("M", bound=BaseModel)
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
+DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 MAX_BRANCH = 255
 # Kubernetes resource.Quantity: <number><suffix>, suffix binary (Ki..Ei), decimal (n u m k M G T P E) or exponent.
 QUANTITY = re.compile(r"^(?P<number>[0-9]+(\.[0-9]*)?|\.[0-9]+)(?P<suffix>[KMGTPE]i|[numkMGTPE]|[eE][+-]?[0-9]+)?$")

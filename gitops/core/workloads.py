@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gitops.core.catalog import AppSpec, Catalog, Resources
+from gitops.core.catalog import AppSpec, Autoscaling, Catalog, Resources
 from gitops.core.environments import Environment
 from gitops.core.naming import app_host, preview_host
 from gitops.core.settings import StackSettings
@@ -30,10 +30,27 @@ class Workload:
     resources: Resources
     is_preview: bool
     protected: bool  # staging/prod objects are protected: only an explicit retire removes them
+    env: dict[str, str]
+    autoscaling: Autoscaling | None
+    digest: str | None  # sha256:...; staging/prod always have one, a preview may run the tag
 
     @property
     def image(self) -> str:
-        return f"{self.spec.image}:{self.commit}"
+        """Pinned by digest where known (a tag can be pushed again); the tag is the commit otherwise."""
+        return f"{self.spec.image}@{self.digest}" if self.digest else f"{self.spec.image}:{self.commit}"
+
+    @property
+    def registry(self) -> str:
+        """The registry host the image is pulled from (the pull secret is for it)."""
+        return self.spec.image.split("/", 1)[0]
+
+    @property
+    def pull_secret(self) -> str:
+        return f"{self.spec.name}-registry"
+
+    @property
+    def env_secret(self) -> str | None:
+        return f"{self.spec.name}-secrets" if self.spec.secrets else None
 
     @property
     def selector(self) -> dict[str, str]:
@@ -55,6 +72,7 @@ class Workload:
             f"{ANNOTATION_PREFIX}/branch": self.branch,
             f"{ANNOTATION_PREFIX}/commit": self.commit,
             f"{ANNOTATION_PREFIX}/environment": self.environment,
+            **({f"{ANNOTATION_PREFIX}/digest": self.digest} if self.digest else {}),
         }
 
 
@@ -76,6 +94,9 @@ def release_workloads(env: Environment, settings: StackSettings, catalog: Catalo
                 resources=settings.resources_for(name, spec.resources),
                 is_preview=False,
                 protected=not release.retiring,
+                env=settings.env_for(name, spec.env),
+                autoscaling=settings.autoscaling_for(name, spec.autoscaling),
+                digest=release.digest,
             )
         )
     return result
@@ -99,6 +120,9 @@ def preview_workloads(settings: StackSettings, catalog: Catalog, state: StackSta
                 resources=settings.resources_for(preview.app, spec.resources),
                 is_preview=True,
                 protected=False,
+                env=settings.env_for(preview.app, spec.env),
+                autoscaling=None,  # a preview is one small replica set
+                digest=preview.digest,
             )
         )
     return result

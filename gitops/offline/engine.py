@@ -60,6 +60,7 @@ class Registered:
     import_id: str = ""
     delete_before_replace: bool = False
     alias_names: list[str] = field(default_factory=list)
+    dependencies: list[str] = field(default_factory=list)
 
     @property
     def is_kubernetes_object(self) -> bool:
@@ -102,6 +103,7 @@ def _stable_int(*parts: str) -> int:
 COMPUTED_OUTPUTS: dict[str, Callable[[pulumi.runtime.MockResourceArgs], dict[str, Any]]] = {
     "gitlab:index/branchProtection:BranchProtection": lambda a: {"branchProtectionId": _stable_int(a.name)},
     "gitlab:index/pipelineSchedule:PipelineSchedule": lambda a: {"pipelineScheduleId": _stable_int(a.name)},
+    "gitlab:index/projectDeployToken:ProjectDeployToken": lambda a: {"token": f"token-of-{a.name}"},
     "gitlab:index/project:Project": lambda a: {
         "pathWithNamespace": a.resource_id or f"group-{int(a.inputs['namespaceId'])}/{a.inputs['path']}"
     },
@@ -117,16 +119,16 @@ KNOWN_INVOKES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
 
 
 class _Mocks(pulumi.runtime.Mocks):
-    def __init__(self, previous_outputs: Mapping[str, Any]) -> None:
+    def __init__(self, stack: str, previous_outputs: Mapping[str, Any], other_stacks: Mapping[str, Any]) -> None:
+        self.own = f"{ORGANIZATION}/{PROJECT}/{stack}"
         self.previous_outputs = dict(previous_outputs)
+        self.other_stacks = {f"{ORGANIZATION}/{PROJECT}/{k}": dict(v) for k, v in other_stacks.items()}
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         if args.typ == STACK_REFERENCE:
-            return args.name, {
-                "name": args.inputs.get("name"),
-                "outputs": self.previous_outputs,
-                "secretOutputNames": [],
-            }
+            name = args.inputs.get("name")
+            outputs = self.previous_outputs if name == self.own else self.other_stacks.get(str(name), {})
+            return args.name, {"name": name, "outputs": outputs, "secretOutputNames": []}
         computed = COMPUTED_OUTPUTS.get(args.typ)
         outputs = {**args.inputs, **(computed(args) if computed else {})}
         if args.typ in NUMERIC_IDS:  # GitLab projects have numeric ids (job-token allowlists take them)
@@ -167,6 +169,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                     import_id=request.importId,
                     delete_before_replace=bool(request.deleteBeforeReplace),
                     alias_names=[a.spec.name for a in request.aliases if a.HasField("spec") and a.spec.name],
+                    dependencies=list(request.dependencies),
                 )
             )
         return response
@@ -189,9 +192,11 @@ def run_program(
     now: datetime,
     previous_outputs: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
+    other_stacks: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> RunResult:
-    """One ``pulumi up`` of ``stack``, in-process; raises the program's own error on refusal."""
-    mocks = _Mocks(previous_outputs or {})
+    """One ``pulumi up`` of ``stack``, in-process; raises the program's own error on refusal.
+    ``other_stacks`` are the outputs other stacks of the project show through a StackReference."""
+    mocks = _Mocks(stack, previous_outputs or {}, other_stacks or {})
     monitor = _RecordingMonitor(mocks)
     handler = _ListHandler()
     logger = logging.getLogger(f"gitops.offline.engine.{stack}")
@@ -209,7 +214,9 @@ def run_program(
     outputs: dict[str, Any] = {}
 
     async def body() -> None:
-        outputs.update(await program.main(now=now, environ=environ or {}, root=root))
+        exported = await program.main(now=now, environ=environ or {}, root=root)
+        for key, value in exported.items():  # what the engine stores: plain values (secrets decrypted here)
+            outputs[key] = await value.future() if isinstance(value, pulumi.Output) else value
 
     try:
         _sync_await(run_pulumi_func(body))
