@@ -70,7 +70,13 @@ def test_prod_pods_pass_restricted_profile_with_probes_and_resources(web_repo: R
         assert ns.inputs["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
     deployment = next(r for r in result.manifests if r["kind"] == "Deployment")
     pod = deployment["spec"]["template"]["spec"]
-    assert pod["securityContext"] == {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+    assert pod["securityContext"] == {
+        "runAsNonRoot": True,
+        "runAsUser": 10001,  # a high UID: no clash with a host user (checkov CKV_K8S_40)
+        "runAsGroup": 10001,
+        "fsGroup": 10001,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
     assert pod["automountServiceAccountToken"] is False
     container = pod["containers"][0]
     assert container["securityContext"]["allowPrivilegeEscalation"] is False
