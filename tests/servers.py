@@ -127,6 +127,18 @@ class SlackHook(_Server):
             time.sleep(self.delay)
         if self.mode == "down":
             return self.reply(request, 500, b"internal_error")
+        if self.mode == "trickle":  # headers at once, then one byte a second: no read ever times out
+            request.send_response(200)
+            request.send_header("Content-Length", "120")
+            request.end_headers()
+            for _ in range(120):
+                try:
+                    request.wfile.write(b"o")
+                    request.wfile.flush()
+                except OSError:
+                    return None
+                time.sleep(1)
+            return None
         self.messages.append(body)
         return self.reply(request, 200, b"ok")
 
@@ -145,6 +157,7 @@ class GitLabState:
     statuses: list[dict[str, Any]] = field(default_factory=list)
     mrs_of_commit: dict[str, list[int]] = field(default_factory=dict)
     requests: list[tuple[str, str]] = field(default_factory=list)
+    rate_limited: bool = False  # answer every call 429, Retry-After: 30
 
 
 class GitLabStandIn(_Server):
@@ -161,6 +174,8 @@ class GitLabStandIn(_Server):
         self.state.requests.append((method, path))
         if request.headers.get("PRIVATE-TOKEN") != self.token:
             return self.reply(request, 401, {"message": "401 Unauthorized"})
+        if self.state.rate_limited:
+            return self.reply(request, 429, {"message": "429 Too Many Requests"}, {"Retry-After": "30"})
         project = re.escape(self.project)
         if method == "GET" and path == "/api/v4/user":
             return self.reply(request, 200, {"id": 1, "username": self.state.bot})

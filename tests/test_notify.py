@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -126,7 +127,7 @@ def test_failed_release_card_lists_failing_tests(servers: dict[str, Any], tmp_pa
     assert done.returncode == 3, done.stdout
     body = servers["gitlab"].state.notes[5][0].body
     assert "1 passed, 2 failed, 1 skipped" in body
-    assert "shop.cart.test\\_discount`: assert 90 == 85" in body and "KeyError: 'vat'" in body
+    assert "- `shop.cart.test_discount`: assert 90 == 85" in body and "KeyError: 'vat'" in body  # no stray escapes
     assert "❌ deploy" in body
     assert servers["gitlab"].state.statuses[0]["state"] == "failed"
     assert "FAILED" in servers["slack"].messages[0]["text"]
@@ -229,3 +230,80 @@ def test_card_state_survives_markdown_and_comment_breakers() -> None:
     assert card_state(body) == state
     assert body.count("-->") == 1, "the hidden marker is closed exactly once"
     assert "<b>" not in body.split("<!--")[0], "text from users is escaped in the visible card"
+
+
+def test_a_trickling_and_a_rate_limiting_endpoint_cannot_hold_the_job_past_its_deadline(tmp_path: Path) -> None:
+    """Slack trickles one byte a second (no read times out); GitLab answers 429, Retry-After: 30."""
+    import time
+
+    with (
+        GitLabStandIn(TOKEN, "shop/web") as gl,
+        DingTalkRobot(DING_SECRET, DING_TOKEN) as ding,
+        SlackHook("trickle") as slack,
+        SmtpSink() as smtp,
+    ):
+        gl.state.rate_limited = True
+        servers = {"gitlab": gl, "dingtalk": ding, "slack": slack, "smtp": smtp}
+        config = json.loads(notify_config(servers, timeout=2))
+        started = time.monotonic()
+        done = notify(ci_env(servers, tmp_path), json.dumps({**config, "deadline_seconds": 4}))
+        elapsed = time.monotonic() - started
+    assert elapsed < 15, f"took {elapsed:.1f}s"
+    assert done.returncode == 4, done.stdout + done.stderr
+    assert "slack FAILED: no answer within the 4s deadline" in done.stdout
+    assert "gitlab FAILED: no answer within the 4s deadline" in done.stdout
+    assert "dingtalk delivered" in done.stdout and "email delivered" in done.stdout
+
+
+INJECTIONS = [
+    "feat/x<!channel>",
+    "feat/<@U024BE7LH>-and-<!here>",
+    "fix/@all-the-things",
+    "x`y``z",
+    "<script>alert(1)</script>",
+    "a\n/merge\n/close",
+    "[click](javascript:alert(1))",
+    "**bold** _it_ <b>b</b> &amp;",
+]
+
+
+def test_untrusted_text_renders_inert_in_every_channel() -> None:
+    from gitops.notify import render
+    from gitops.notify.card import render_card, updated_state
+    from gitops.notify.report import FailingTest, TestSummary
+
+    for text in INJECTIONS:
+        report = ReleaseReport(
+            app="web", environment="preview", action="deploy", commit=SHA1, branch=text, project="shop/web",
+            result="failed", actor=text, reason=text,
+            tests=TestSummary(0, 1, 0, [FailingTest(f"test_{text}", text)]),
+        )  # fmt: skip
+        slack = render.slack_text(report)
+        assert "<!" not in slack and "<@" not in slack and "<script" not in slack, slack
+        ding = render.chat_markdown(report)
+        assert "@all" not in ding and "<script" not in ding and "\n/merge" not in ding, ding
+        card = render_card(updated_state({"environments": {}, "events": []}, report, datetime(2026, 3, 4)), report)
+        for line in card.splitlines():
+            assert not line.lstrip().startswith("/"), f"a quick action from data: {line!r}"
+        markup = re.sub(r"<!-- gitops:release-card .*? -->", "", card, flags=re.S)  # the hidden state
+        markup = re.sub(r"(`+)(?!`).*?(?<!`)\1(?!`)", "", markup)  # code spans render as code: inert
+        assert "@all" not in markup and "<script" not in markup and "](javascript:" not in markup, markup
+        html_body = render.email_html(report)
+        assert "<script>" not in html_body and "<b>b</b>" not in html_body
+    from gitops.notify.escape import gitlab_code
+
+    assert gitlab_code("test `weird``name") == "```test `weird``name```", "a fence longer than any run inside"
+    assert gitlab_code("`edge`") == "`` `edge` ``"
+
+
+def test_a_rollback_notice_names_both_commits_the_reason_and_who(servers: dict[str, Any], tmp_path: Path) -> None:
+    from gitops.notify import render
+    from gitops.notify.report import TestSummary
+
+    report = ReleaseReport(
+        app="web", environment="prod", action="rollback", commit="b" * 40, branch="master", project="shop/web",
+        result="success", tests=TestSummary(), actor="bob", reason="500s on checkout", related_commits=("c" * 40,),
+    )  # fmt: skip
+    for text in (render.slack_text(report), render.chat_markdown(report), render.email_text(report)):
+        assert "rolled back in prod from cccccccc to bbbbbbbb" in text
+        assert "by: bob" in text and "500s on checkout" in text

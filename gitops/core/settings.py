@@ -175,7 +175,8 @@ class NotifySettings(StrictModel):
     dingtalk: bool = False
     slack: bool = False
     email: EmailSettings | None = None
-    timeout_seconds: float = Field(default=10, gt=0, le=60)
+    timeout_seconds: float = Field(default=10, gt=0, le=60)  # one request
+    deadline_seconds: float = Field(default=60, gt=0, le=600)  # the whole report: the process exits by then
 
 
 class StackSettings(StrictModel):

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from gitops.core.environments import ENVIRONMENTS
+from gitops.notify import escape
 from gitops.notify.report import ReleaseReport
 
 MARKER = "gitops:release-card"
@@ -56,8 +57,8 @@ def updated_state(state: dict[str, Any], report: ReleaseReport, now: datetime) -
 
 
 def _md(text: str) -> str:
-    """Neutralize markdown/HTML in text that comes from tests or branches."""
-    return re.sub(r"([\\`*_{}\[\]<>|#])", r"\\\1", text)
+    """Untrusted text (actor, reason, test messages) in a note: no markdown, HTML, mention or quick action."""
+    return escape.gitlab(text)
 
 
 def _event_line(event: dict[str, str]) -> str:
@@ -89,11 +90,17 @@ def render_card(state: dict[str, Any], report: ReleaseReport) -> str:
     if report.tests.failing:
         lines.append("")
         lines.append("Failing tests:")
-        lines += [f"- `{_md(t.name)}`" + (f": {_md(t.message)}" if t.message else "") for t in report.tests.failing]
+        lines += [
+            f"- {escape.gitlab_code(t.name)}" + (f": {_md(t.message)}" if t.message else "")
+            for t in report.tests.failing
+        ]
     lines += ["", "History:"]
     lines += [_event_line(e) for e in reversed(state["events"]) if isinstance(e, dict)]
     if report.pipeline_url:
         lines += ["", f"[pipeline]({report.pipeline_url})"]
-    payload = json.dumps(state, sort_keys=True).replace("-->", "--\\u003e")
+    # no "-->" to close the comment, and no "@" or "<" from data even in a comment
+    payload = (
+        json.dumps(state, sort_keys=True).replace("-->", "--\\u003e").replace("@", "\\u0040").replace("<", "\\u003c")
+    )
     lines += ["", f"<!-- {MARKER} {payload} -->"]
     return "\n".join(lines)

@@ -46,7 +46,10 @@ class DingTalk:
         if self.secret:
             stamp = int(now.timestamp() * 1000)
             url += ("&" if "?" in url else "?") + f"timestamp={stamp}&sign={dingtalk_signature(self.secret, stamp)}"
-        body = {"msgtype": "markdown", "markdown": {"title": report.title, "text": render.chat_markdown(report)}}
+        body = {
+            "msgtype": "markdown",
+            "markdown": {"title": render.dingtalk_title(report), "text": render.chat_markdown(report)},
+        }
         request = urllib.request.Request(
             url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
         )
@@ -106,7 +109,13 @@ class GitLabCard:
     timeout: float
 
     def _client(self) -> gitlab.Gitlab:
-        client = gitlab.Gitlab(self.api_url.removesuffix("/api/v4"), private_token=self.token, timeout=self.timeout)
+        # python-gitlab obeys a 429's Retry-After (up to 10 times); the report's deadline cuts any wait past it
+        client = gitlab.Gitlab(
+            self.api_url.removesuffix("/api/v4"),
+            private_token=self.token,
+            timeout=self.timeout,
+            retry_transient_errors=False,
+        )
         client.auth()
         return client
 

@@ -38,7 +38,7 @@ def send(report: ReleaseReport, notify: NotifySettings, environ: Mapping[str, st
     redact = redactor(environ)
     channels = channels_from(notify, environ)
     print(redact(f"notify: {report.title}; tests: {report.tests.line()}"))
-    outcomes = deliver(report, channels, now, timeout=notify.timeout_seconds, redact=redact)
+    outcomes = deliver(report, channels, now, deadline=notify.deadline_seconds, redact=redact)
     for outcome in outcomes:
         print(f"notify: {outcome.channel} " + ("delivered" if outcome.ok else f"FAILED: {outcome.detail}"))
     if not channels:

@@ -80,6 +80,8 @@ class ReleaseReport:
     reason: str = ""
     health: str = ""
     related_commits: tuple[str, ...] = ()  # e.g. the commit a rollback went away from: its MR hears of it
+    included: tuple[tuple[str, str], ...] = ()  # (commit, title) this release brings since the previous one
+    included_mrs: tuple[int, ...] = ()  # the MRs those commits came from: their cards hear of it
 
     @property
     def ok(self) -> bool:
@@ -87,8 +89,11 @@ class ReleaseReport:
 
     @property
     def title(self) -> str:
-        verdict = "released" if self.ok else "FAILED"
-        return f"{self.app} {self.action} to {self.environment} {verdict} ({self.commit[:8]} from {self.branch})"
+        """Plain text, for logs; each channel renders its own escaped headline (gitops.notify.render)."""
+        from gitops.notify.escape import one_line
+        from gitops.notify.render import headline
+
+        return headline(self, one_line)
 
 
 def environment_of(environ: Mapping[str, str]) -> str:
