@@ -158,6 +158,7 @@ class GitLabState:
     mrs_of_commit: dict[str, list[int]] = field(default_factory=dict)
     requests: list[tuple[str, str]] = field(default_factory=list)
     rate_limited: bool = False  # answer every call 429, Retry-After: 30
+    mr_authors: dict[int, str] = field(default_factory=dict)  # by MR iid; "dev1" when not named
 
 
 class GitLabStandIn(_Server):
@@ -185,6 +186,11 @@ class GitLabStandIn(_Server):
             return self.reply(request, 201, status)
         if m := re.fullmatch(rf"/api/v4/projects/{project}/repository/commits/(\w+)/merge_requests", path):
             return self.reply(request, 200, [{"iid": i} for i in self.state.mrs_of_commit.get(m[1], [])])
+        if method == "GET" and (m := re.fullmatch(rf"/api/v4/projects/{project}/merge_requests/(\d+)", path)):
+            iid = int(m[1])
+            return self.reply(
+                request, 200, {"iid": iid, "author": {"username": self.state.mr_authors.get(iid, "dev1")}}
+            )
         if m := re.fullmatch(rf"/api/v4/projects/{project}/merge_requests/(\d+)/notes", path):
             notes = self.state.notes.setdefault(int(m[1]), [])
             if method == "GET":

@@ -307,3 +307,77 @@ def test_a_rollback_notice_names_both_commits_the_reason_and_who(servers: dict[s
     for text in (render.slack_text(report), render.chat_markdown(report), render.email_text(report)):
         assert "rolled back in prod from cccccccc to bbbbbbbb" in text
         assert "by: bob" in text and "500s on checkout" in text
+
+
+def test_a_staging_release_lists_the_mrs_it_brings_and_each_mr_hears_of_it(
+    servers: dict[str, Any], tmp_path: Path
+) -> None:
+    from tests.gitutil import GitRepo
+
+    repo = GitRepo(tmp_path / "app")
+    repo.checkout("latest", create_from="master")
+    previous = repo.head()
+    for iid, branch in ((7, "feature/cart"), (8, "feature/login")):
+        repo.branch_with_commit(branch, "latest", f"work on {branch}")
+        repo.checkout("latest")
+        repo.git(
+            "merge",
+            "-q",
+            "--no-ff",
+            "-m",
+            f"Merge branch '{branch}' into 'latest'\n\nSee merge request shop/web!{iid}",
+            branch,
+        )
+    repo.git("commit", "-q", "--allow-empty", "-m", "Merge branch 'x' into 'latest'\n\nSee merge request evil/other!99")
+    released = repo.head()
+    env = ci_env(
+        servers, tmp_path, branch="latest", commit=released, PREVIOUS_COMMIT=previous, CI_PROJECT_DIR=str(repo.path)
+    )
+    done = notify(env, notify_config(servers))
+    assert done.returncode == 0, done.stdout + done.stderr
+    notes = servers["gitlab"].state.notes
+    assert set(notes) == {7, 8}, "the card of every MR the release contains (not another project's !99)"
+    assert all("| staging | `" + released[:8] + "` | ✅ deploy" in n[0].body for n in notes.values())
+    slack = servers["slack"].messages[0]["text"]
+    assert "includes: !7, !8" in slack and "work on feature/cart" in slack
+
+
+def test_a_card_that_turns_red_tells_the_mr_author_once(servers: dict[str, Any], tmp_path: Path) -> None:
+    gl = servers["gitlab"]
+    gl.state.mr_authors[5] = "carol"
+    for result in ("failed", "failed", "success", "failed"):
+        done = notify(ci_env(servers, tmp_path, result=result), notify_config(servers))
+        assert done.returncode in (0, 3), done.stdout
+    bodies = [n.body for n in gl.state.notes[5]]
+    replies = [b for b in bodies if b.startswith("@carol ")]
+    assert len(replies) == 2, "red after green tells the author; red after red does not"
+    assert replies[0].startswith("@carol the preview deploy of `11111111` failed")
+    assert sum("gitops:release-card" in b for b in bodies) == 1, "one card, edited in place"
+
+
+def test_statuses_carry_ref_and_pipeline_and_a_rolled_back_commit_turns_red(servers: dict[str, Any]) -> None:
+    from gitops.notify.channels import GitLabCard
+    from gitops.notify.report import TestSummary
+
+    card = GitLabCard(servers["gitlab"].url + "/api/v4", TOKEN, 3)
+    report = ReleaseReport(
+        app="web", environment="prod", action="rollback", commit=SHA1, branch="master", project="shop/web",
+        result="success", tests=TestSummary(), related_commits=(SHA2,), pipeline_id=77, actor="bob", reason="500s",
+    )  # fmt: skip
+    card.send(report, datetime(2026, 3, 4))
+    statuses = {s["sha"]: s for s in servers["gitlab"].state.statuses}
+    assert statuses[SHA1]["state"] == "success" and statuses[SHA1]["pipeline_id"] == 77
+    assert statuses[SHA1]["ref"] == "master" and statuses[SHA1]["name"] == "gitops/prod"
+    assert (statuses[SHA2]["state"], statuses[SHA2]["description"]) == ("failed", "rolled back in prod")
+
+
+def test_a_merged_results_pipeline_reports_on_the_mr_head_commit(tmp_path: Path) -> None:
+    from gitops.notify.report import report_from_ci
+
+    env = {
+        "GITOPS_APP": "web", "CI_COMMIT_SHA": "9" * 40, "CI_COMMIT_REF_NAME": "refs/merge-requests/5/merge",
+        "CI_PROJECT_PATH": "shop/web", "CI_MERGE_REQUEST_SOURCE_BRANCH_SHA": SHA1,
+        "CI_MERGE_REQUEST_SOURCE_BRANCH_NAME": "feature/cart", "CI_MERGE_REQUEST_IID": "5",
+    }  # fmt: skip
+    report = report_from_ci(env, None)
+    assert (report.commit, report.branch) == (SHA1, "feature/cart")

@@ -273,9 +273,12 @@ def cmd_release(args: argparse.Namespace) -> int:
         return _release_preview(args, event, message, wait)
     admin = _admin(args)
     before = _readable_state(admin)
+    live = before.state.releases.get(args.app) if before is not None else None
     try:
         admin.release_when_unlocked(event, message, _print, wait_seconds=wait)
-        _write_dotenv(args.dotenv, {"DEPLOY_RESULT": "success"})
+        # the release notes of the report: what this release brings since the one before it
+        previous = {"PREVIOUS_COMMIT": live.commit} if live is not None and live.commit != args.commit else {}
+        _write_dotenv(args.dotenv, {"DEPLOY_RESULT": "success", **previous})
         return 0
     except auto.ConcurrentUpdateError:
         print(

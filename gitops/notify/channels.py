@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import smtplib
 import ssl
 import urllib.parse
@@ -18,9 +19,11 @@ from email.message import EmailMessage
 import gitlab
 from slack_sdk.webhook import WebhookClient
 
-from gitops.notify import render
+from gitops.notify import escape, render
 from gitops.notify.card import card_state, has_marker, render_card, updated_state
 from gitops.notify.report import ReleaseReport
+
+USERNAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}$")  # a GitLab username, and nothing else
 
 
 class ChannelError(Exception):
@@ -123,29 +126,57 @@ class GitLabCard:
         client = self._client()
         project = client.projects.get(report.project, lazy=True)
         commit = project.commits.get(report.commit, lazy=True)
-        commit.statuses.create(
-            {
-                "state": "success" if report.ok else "failed",
-                "name": f"gitops/{report.environment}",
-                "target_url": report.job_url or report.pipeline_url,
-                "description": report.title[:255],
-            }
-        )
+        commit.statuses.create(self._status(report, "success" if report.ok else "failed", report.title))
+        if report.action == "rollback":  # the commit rolled back from no longer runs there: say so on it
+            for gone in report.related_commits:
+                project.commits.get(gone, lazy=True).statuses.create(
+                    {**self._status(report, "failed", f"rolled back in {report.environment}"), "ref": report.branch}
+                )
         if report.mr_iid is not None:
             iids = [report.mr_iid]
-        else:  # a staging/prod deploy or a rollback: the MRs whose commits it ships or removes
+        else:  # a staging/prod release or a rollback: the MRs whose commits it ships or removes
             commits = [commit] + [project.commits.get(c, lazy=True) for c in report.related_commits]
-            iids = sorted({int(mr["iid"]) for c in commits for mr in c.merge_requests()})
+            iids = sorted({int(mr["iid"]) for c in commits for mr in c.merge_requests()} | set(report.included_mrs))
         me = client.user.username if client.user else None
         for iid in iids:
-            self._upsert_card(project.mergerequests.get(iid, lazy=True), report, now, me)
+            if self._upsert_card(project.mergerequests.get(iid, lazy=True), report, now, me):
+                self._tell_author(project.mergerequests.get(iid), report)
+
+    def _status(self, report: ReleaseReport, state: str, description: str) -> dict[str, object]:
+        """`gitops/<env>` on the commit, linked to the job, with its ref and pipeline."""
+        status: dict[str, object] = {
+            "state": state,
+            "name": f"gitops/{report.environment}",
+            "target_url": report.job_url or report.pipeline_url,
+            "description": escape.one_line(description, 255),
+            "ref": report.branch,
+        }
+        if report.pipeline_id is not None:
+            status["pipeline_id"] = report.pipeline_id
+        return status
 
     def _upsert_card(
         self, mr: gitlab.v4.objects.ProjectMergeRequest, report: ReleaseReport, now: datetime, me: str | None
-    ) -> None:
-        upsert_marked_note(
-            mr, me, has_marker, lambda old: render_card(updated_state(card_state(old), report, now), report)
-        )
+    ) -> bool:
+        """Create or edit the card; True when this report turned the environment's row red."""
+        turned_red: list[bool] = []
+
+        def body(old: str) -> str:
+            before = card_state(old)["environments"].get(report.environment, {})
+            turned_red.append(not report.ok and before.get("result") != "failed")
+            return render_card(updated_state(card_state(old), report, now), report)
+
+        upsert_marked_note(mr, me, has_marker, body)
+        return bool(turned_red and turned_red[0])
+
+    def _tell_author(self, mr: gitlab.v4.objects.ProjectMergeRequest, report: ReleaseReport) -> None:
+        """Editing the card notifies nobody: a red card gets a reply that mentions the MR's author."""
+        author = str((getattr(mr, "author", None) or {}).get("username", ""))
+        if not USERNAME.match(author):
+            return
+        what = f"the {report.environment} {report.action} of `{report.commit[:8]}` failed"
+        link = f" ([pipeline]({report.pipeline_url}))" if report.pipeline_url.startswith("https://") else ""
+        mr.notes.create({"body": f"@{author} {what}{link}. The release card above has the details."})
 
 
 def upsert_marked_note(

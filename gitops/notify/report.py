@@ -10,6 +10,7 @@ from junitparser import Error, Failure, JUnitXml, TestSuite
 
 from gitops.core.environments import ENVIRONMENTS
 from gitops.core.errors import ConfigError
+from gitops.notify.notes import ReleaseNotes, release_notes
 
 MAX_FAILING = 20
 
@@ -82,6 +83,7 @@ class ReleaseReport:
     related_commits: tuple[str, ...] = ()  # e.g. the commit a rollback went away from: its MR hears of it
     included: tuple[tuple[str, str], ...] = ()  # (commit, title) this release brings since the previous one
     included_mrs: tuple[int, ...] = ()  # the MRs those commits came from: their cards hear of it
+    pipeline_id: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -114,12 +116,17 @@ def report_from_ci(environ: Mapping[str, str], reports_dir: Path | None) -> Rele
         raise ConfigError(f"notify --from-ci needs the CI variables {', '.join(missing)} (run it in the report job)")
     files = sorted(reports_dir.rglob("*.xml")) if reports_dir and reports_dir.is_dir() else []
     iid = environ.get("CI_MERGE_REQUEST_IID", "")
+    commit = environ.get("CI_MERGE_REQUEST_SOURCE_BRANCH_SHA") or environ["CI_COMMIT_SHA"]
+    previous = environ.get("PREVIOUS_COMMIT", "")
+    notes = ReleaseNotes()
+    if previous and environ.get("CI_PROJECT_DIR"):
+        notes = release_notes(Path(environ["CI_PROJECT_DIR"]), commit, previous, environ["CI_PROJECT_PATH"])
     return ReleaseReport(
         app=environ["GITOPS_APP"],
         environment=environment_of(environ),
         action=environ.get("GITOPS_ACTION", "deploy"),
         # merged-results/merge-train pipelines run on a temporary merge commit: report the MR's own head
-        commit=environ.get("CI_MERGE_REQUEST_SOURCE_BRANCH_SHA") or environ["CI_COMMIT_SHA"],
+        commit=commit,
         branch=environ.get("CI_MERGE_REQUEST_SOURCE_BRANCH_NAME") or environ["CI_COMMIT_REF_NAME"],
         project=environ["CI_PROJECT_PATH"],
         result="success" if environ.get("DEPLOY_RESULT") == "success" else "failed",
@@ -130,4 +137,7 @@ def report_from_ci(environ: Mapping[str, str], reports_dir: Path | None) -> Rele
         url=environ.get("DEPLOY_URL", ""),
         actor=environ.get("GITLAB_USER_LOGIN", ""),
         reason=environ.get("GITOPS_REASON", ""),
+        included=notes.commits,
+        included_mrs=notes.merge_requests,
+        pipeline_id=int(environ["CI_PIPELINE_ID"]) if environ.get("CI_PIPELINE_ID", "").isdigit() else None,
     )
