@@ -83,11 +83,13 @@ class _Server:
 
 
 class DingTalkRobot(_Server):
-    def __init__(self, secret: str, access_token: str) -> None:
+    def __init__(self, secret: str, access_token: str, *, per_window: int = 20, window: float = 60.0) -> None:
         super().__init__()
         self.secret, self.access_token = secret, access_token
         self.messages: list[dict[str, Any]] = []
         self.rejected: list[str] = []
+        self.per_window, self.window = per_window, window  # DingTalk: 20 messages a minute per robot
+        self.accepted_at: list[float] = []
 
     @property
     def webhook(self) -> str:
@@ -107,6 +109,12 @@ class DingTalkRobot(_Server):
         if not fresh or not hmac.compare_digest(sign, expected):
             self.rejected.append("sign")
             return self.reply(request, 200, {"errcode": 310000, "errmsg": "sign not match"})
+        now = time.monotonic()
+        recent = [t for t in self.accepted_at if now - t < self.window]
+        if len(recent) >= self.per_window:
+            self.rejected.append("too fast")
+            return self.reply(request, 200, {"errcode": 130101, "errmsg": "send too fast, exceed 20 times per minute"})
+        self.accepted_at = [*recent, now]
         self.messages.append(body)
         return self.reply(request, 200, {"errcode": 0, "errmsg": "ok"})
 

@@ -5,6 +5,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -149,7 +150,9 @@ def test_chat_and_email_receive_the_release(servers: dict[str, Any], tmp_path: P
     done = notify(ci_env(servers, tmp_path), notify_config(servers))
     assert done.returncode == 0, done.stdout
     (ding,) = servers["dingtalk"].messages
-    assert ding["msgtype"] == "markdown" and "web deploy to preview released" in ding["markdown"]["title"]
+    assert ding["msgtype"] == "actionCard" and "web deploy to preview released" in ding["actionCard"]["title"]
+    buttons = [(b["title"], b["actionURL"]) for b in ding["actionCard"]["btns"]]
+    assert buttons == [("Open preview", "http://127.0.0.1:9/not-listening"), ("Pipeline", env_pipeline())]
     assert servers["dingtalk"].rejected == []
     assert "web deploy to preview released" in servers["slack"].messages[0]["text"]
     (mail,) = servers["smtp"].messages
@@ -234,8 +237,6 @@ def test_card_state_survives_markdown_and_comment_breakers() -> None:
 
 def test_a_trickling_and_a_rate_limiting_endpoint_cannot_hold_the_job_past_its_deadline(tmp_path: Path) -> None:
     """Slack trickles one byte a second (no read times out); GitLab answers 429, Retry-After: 30."""
-    import time
-
     with (
         GitLabStandIn(TOKEN, "shop/web") as gl,
         DingTalkRobot(DING_SECRET, DING_TOKEN) as ding,
@@ -381,3 +382,47 @@ def test_a_merged_results_pipeline_reports_on_the_mr_head_commit(tmp_path: Path)
     }  # fmt: skip
     report = report_from_ci(env, None)
     assert (report.commit, report.branch) == (SHA1, "feature/cart")
+
+
+def env_pipeline() -> str:
+    return "https://gitlab.example.com/shop/web/-/pipelines/77"
+
+
+def test_the_21st_dingtalk_message_in_a_minute_waits_instead_of_being_lost() -> None:
+    """The robot takes 20 messages per window (here 2 s instead of 60 s, to keep the test short)."""
+    from gitops.notify.channels import DingTalk
+    from gitops.notify.report import TestSummary
+
+    report = ReleaseReport(
+        app="web", environment="preview", action="deploy", commit=SHA1, branch="f", project="shop/web",
+        result="success", tests=TestSummary(),
+    )  # fmt: skip
+    with DingTalkRobot(DING_SECRET, DING_TOKEN, per_window=20, window=2.0) as robot:
+        channel = DingTalk(robot.webhook, DING_SECRET, timeout=3, deadline=20, backoff=0.5)
+        for _ in range(21):
+            channel.send(report, datetime(2026, 3, 4))
+        assert len(robot.messages) == 21 and "too fast" in robot.rejected
+        slow = DingTalk(robot.webhook, DING_SECRET, timeout=3, deadline=0.2, backoff=0.5)
+        robot.accepted_at = [time.monotonic()] * 20
+        with pytest.raises(Exception, match="errcode 130101"):
+            slow.send(report, datetime(2026, 3, 4))  # no room left in the deadline: reported, not hidden
+
+
+def test_a_red_release_mentions_its_author_in_chat_through_the_configured_map(
+    servers: dict[str, Any], tmp_path: Path
+) -> None:
+    config = json.loads(notify_config(servers))
+    config["chat_users"] = {"alice": {"dingtalk_mobile": "13800000000", "slack_user_id": "U024BE7LH"}}
+    config["rollback_doc_url"] = "https://gitlab.example.com/platform/deploy#audit-and-rollback-admins"
+    done = notify(ci_env(servers, tmp_path, result="failed", branch="feat/x@all<!channel>"), json.dumps(config))
+    assert done.returncode == 3, done.stdout
+    card, mention = servers["dingtalk"].messages
+    assert mention["msgtype"] == "text" and mention["at"] == {"atMobiles": ["13800000000"], "isAtAll": False}
+    assert mention["text"]["content"].startswith("@13800000000 web deploy to preview FAILED")
+    slack = servers["slack"].messages[0]
+    assert slack["text"].startswith("<@U024BE7LH> ") and "<!channel>" not in slack["text"]
+    assert slack["text"].count("<@") == 1, "only the mention the map asked for"
+    actions = [b for b in slack["blocks"] if b["type"] == "actions"][0]["elements"]
+    assert [a["text"]["text"] for a in actions] == ["Open preview", "Pipeline"], "no roll-back button for a preview"
+    green = notify(ci_env(servers, tmp_path), json.dumps(config))
+    assert green.returncode == 0 and not servers["slack"].messages[1]["text"].startswith("<@")

@@ -168,6 +168,13 @@ class EmailSettings(StrictModel):
     recipients: list[str] = Field(min_length=1)
 
 
+class ChatUser(StrictModel):
+    """Who a GitLab user is in chat, so a red release can mention them (never derived from data)."""
+
+    dingtalk_mobile: str | None = Field(default=None, pattern=r"^\+?[0-9]{6,15}$")
+    slack_user_id: str | None = Field(default=None, pattern=r"^[UW][A-Z0-9]{2,20}$")
+
+
 class NotifySettings(StrictModel):
     """Which channels the report step uses; webhook URLs and tokens are masked CI variables."""
 
@@ -177,6 +184,8 @@ class NotifySettings(StrictModel):
     email: EmailSettings | None = None
     timeout_seconds: float = Field(default=10, gt=0, le=60)  # one request
     deadline_seconds: float = Field(default=60, gt=0, le=600)  # the whole report: the process exits by then
+    chat_users: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}$")], ChatUser] = {}
+    rollback_doc_url: str | None = Field(default=None, pattern=r"^https://")  # a "how to roll back" button
 
 
 class StackSettings(StrictModel):

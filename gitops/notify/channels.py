@@ -9,6 +9,7 @@ import json
 import re
 import smtplib
 import ssl
+import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
@@ -37,40 +38,101 @@ def dingtalk_signature(secret: str, timestamp_ms: int) -> str:
 
 
 @dataclass(frozen=True)
+class Mention:
+    """Whom a red release names in chat: from the configured GitLab-user map, never from report data."""
+
+    dingtalk_mobile: str | None = None
+    slack_user_id: str | None = None
+
+
+DINGTALK_TOO_FAST = 130101  # "send too fast": more than 20 messages a minute for this robot
+
+
+@dataclass(frozen=True)
 class DingTalk:
-    """DingTalk custom robot (no maintained client library; this adapter takes any webhook URL)."""
+    """DingTalk custom robot (no maintained client library; this adapter takes any webhook URL).
+
+    An actionCard with buttons (preview, pipeline, how to roll back); for a red release whose author is in
+    the chat map, a second text message @-mentions them. A robot takes 20 messages a minute: a "send too
+    fast" answer is retried with back-off while the report's deadline allows, so a burst is delayed, not lost.
+    """
 
     webhook: str
     secret: str | None
     timeout: float
+    deadline: float = 60
+    mention: Mention = Mention()
+    rollback_doc_url: str | None = None
+    backoff: float = 2.0
 
     def send(self, report: ReleaseReport, now: datetime) -> None:
+        until = time.monotonic() + self.deadline
+        buttons = render.buttons(report, self.rollback_doc_url)
+        text = render.chat_markdown(report)
+        if buttons:
+            card = {"title": render.dingtalk_title(report), "text": text, "btnOrientation": "1"}
+            body: dict[str, object] = {
+                "msgtype": "actionCard",
+                "actionCard": {**card, "btns": [{"title": t, "actionURL": u} for t, u in buttons]},
+            }
+        else:
+            body = {"msgtype": "markdown", "markdown": {"title": render.dingtalk_title(report), "text": text}}
+        self._post(body, until)
+        if not report.ok and self.mention.dingtalk_mobile:
+            mobile = self.mention.dingtalk_mobile
+            content = f"@{mobile} {render.dingtalk_title(report)}"
+            self._post(
+                {"msgtype": "text", "text": {"content": content}, "at": {"atMobiles": [mobile], "isAtAll": False}},
+                until,
+            )
+
+    def _post(self, body: dict[str, object], until: float) -> None:
+        wait = self.backoff
+        while True:
+            answer = self._post_once(body)
+            if answer.get("errcode") == 0:
+                return
+            if answer.get("errcode") == DINGTALK_TOO_FAST and time.monotonic() + wait < until:
+                time.sleep(wait)
+                wait = min(wait * 2, 15)
+                continue
+            raise ChannelError(f"DingTalk answered errcode {answer.get('errcode')}: {answer.get('errmsg')}")
+
+    def _post_once(self, body: dict[str, object]) -> dict[str, object]:
         url = self.webhook
         if self.secret:
-            stamp = int(now.timestamp() * 1000)
+            stamp = int(time.time() * 1000)
             url += ("&" if "?" in url else "?") + f"timestamp={stamp}&sign={dingtalk_signature(self.secret, stamp)}"
-        body = {
-            "msgtype": "markdown",
-            "markdown": {"title": render.dingtalk_title(report), "text": render.chat_markdown(report)},
-        }
         request = urllib.request.Request(
             url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
         )
         with urllib.request.urlopen(request, timeout=self.timeout) as response:
-            answer = json.loads(response.read() or b"{}")
-        if answer.get("errcode") != 0:
-            raise ChannelError(f"DingTalk answered errcode {answer.get('errcode')}: {answer.get('errmsg')}")
+            answer: dict[str, object] = json.loads(response.read() or b"{}")
+        return answer
 
 
 @dataclass(frozen=True)
 class Slack:
-    """Slack incoming webhook, through slack_sdk's WebhookClient."""
+    """Slack incoming webhook, through slack_sdk's WebhookClient: Block Kit with link buttons, and a
+    ``<@U…>`` mention of the author (from the chat map) when the release is red. Incoming webhooks cannot
+    post into a thread (they return no message ts), so each report is its own message."""
 
     webhook: str
     timeout: float
+    mention: Mention = Mention()
+    rollback_doc_url: str | None = None
 
     def send(self, report: ReleaseReport, now: datetime) -> None:
-        response = WebhookClient(self.webhook, timeout=int(max(self.timeout, 1))).send(text=render.slack_text(report))
+        text = render.slack_text(report)
+        if not report.ok and self.mention.slack_user_id:
+            text = f"<@{self.mention.slack_user_id}> {text}"
+        blocks: list[dict[str, object]] = [{"type": "section", "text": {"type": "mrkdwn", "text": text[:2900]}}]
+        buttons = render.buttons(report, self.rollback_doc_url)
+        if buttons:
+            elements = [{"type": "button", "text": {"type": "plain_text", "text": t}, "url": u} for t, u in buttons]
+            blocks.append({"type": "actions", "elements": elements})
+        client = WebhookClient(self.webhook, timeout=int(max(self.timeout, 1)))
+        response = client.send(text=text, blocks=blocks)
         if response.status_code != 200:
             raise ChannelError(f"Slack answered HTTP {response.status_code}: {response.body}")
 

@@ -36,7 +36,7 @@ def stack_settings(root: Path, stack: str, override: str | None) -> tuple[Notify
 def send(report: ReleaseReport, notify: NotifySettings, environ: Mapping[str, str], now: datetime) -> list[Outcome]:
     """Deliver to every configured channel and print one line per channel (secrets redacted)."""
     redact = redactor(environ)
-    channels = channels_from(notify, environ)
+    channels = channels_from(notify, environ, report)
     print(redact(f"notify: {report.title}; tests: {report.tests.line()}"))
     outcomes = deliver(report, channels, now, deadline=notify.deadline_seconds, redact=redact)
     for outcome in outcomes:

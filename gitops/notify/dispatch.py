@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Protocol
 
 from gitops.core.settings import NotifySettings
-from gitops.notify.channels import DingTalk, Email, GitLabCard, Slack
+from gitops.notify.channels import DingTalk, Email, GitLabCard, Mention, Slack
 from gitops.notify.report import ReleaseReport
 
 EXIT_OK = 0
@@ -31,16 +31,30 @@ class Outcome:
     detail: str = ""
 
 
-def channels_from(settings: NotifySettings, environ: Mapping[str, str]) -> dict[str, Channel]:
-    """Channels named in config; their endpoints' secrets come from masked CI variables."""
+def channels_from(
+    settings: NotifySettings, environ: Mapping[str, str], report: ReleaseReport | None = None
+) -> dict[str, Channel]:
+    """Channels named in config; their endpoints' secrets come from masked CI variables. Whom a red
+    release mentions comes from ``chat_users`` keyed by the GitLab user who made it."""
     timeout = settings.timeout_seconds
+    user = settings.chat_users.get(report.actor) if report is not None else None
+    mention = Mention(user.dingtalk_mobile, user.slack_user_id) if user else Mention()
     found: dict[str, Channel] = {}
     if settings.gitlab_card and environ.get("GITOPS_NOTIFY_TOKEN") and environ.get("CI_API_V4_URL"):
         found["gitlab"] = GitLabCard(environ["CI_API_V4_URL"], environ["GITOPS_NOTIFY_TOKEN"], timeout)
     if settings.dingtalk and environ.get("DINGTALK_WEBHOOK"):
-        found["dingtalk"] = DingTalk(environ["DINGTALK_WEBHOOK"], environ.get("DINGTALK_SECRET"), timeout)
+        found["dingtalk"] = DingTalk(
+            environ["DINGTALK_WEBHOOK"],
+            environ.get("DINGTALK_SECRET"),
+            timeout,
+            deadline=settings.deadline_seconds,
+            mention=mention,
+            rollback_doc_url=settings.rollback_doc_url,
+        )
     if settings.slack and environ.get("SLACK_WEBHOOK_URL"):
-        found["slack"] = Slack(environ["SLACK_WEBHOOK_URL"], timeout)
+        found["slack"] = Slack(
+            environ["SLACK_WEBHOOK_URL"], timeout, mention=mention, rollback_doc_url=settings.rollback_doc_url
+        )
     if settings.email is not None:
         e = settings.email
         found["email"] = Email(

@@ -52,6 +52,18 @@ def summary_lines(report: ReleaseReport, esc: Escape, code: Escape) -> list[str]
     return lines
 
 
+def buttons(report: ReleaseReport, rollback_doc_url: str | None) -> list[tuple[str, str]]:
+    """Link buttons for chat: the preview (or release) URL, the pipeline, and how to roll back."""
+    found = []
+    if report.url.startswith(("https://", "http://")):
+        found.append(("Open preview" if report.environment == "preview" else f"Open {report.environment}", report.url))
+    if report.pipeline_url.startswith("https://"):
+        found.append(("Pipeline", report.pipeline_url))
+    if rollback_doc_url and report.environment != "preview":
+        found.append(("How to roll back", rollback_doc_url))
+    return found
+
+
 def _plain_code(text: str) -> str:
     return escape.one_line(text)
 
