@@ -417,12 +417,13 @@ def test_a_red_release_mentions_its_author_in_chat_through_the_configured_map(
     done = notify(ci_env(servers, tmp_path, result="failed", branch="feat/x@all<!channel>"), json.dumps(config))
     assert done.returncode == 3, done.stdout
     card, mention = servers["dingtalk"].messages
+    assert card["msgtype"] == "actionCard" and "@all" not in card["actionCard"]["text"]
     assert mention["msgtype"] == "text" and mention["at"] == {"atMobiles": ["13800000000"], "isAtAll": False}
     assert mention["text"]["content"].startswith("@13800000000 web deploy to preview FAILED")
     slack = servers["slack"].messages[0]
     assert slack["text"].startswith("<@U024BE7LH> ") and "<!channel>" not in slack["text"]
     assert slack["text"].count("<@") == 1, "only the mention the map asked for"
-    actions = [b for b in slack["blocks"] if b["type"] == "actions"][0]["elements"]
+    actions = next(b for b in slack["blocks"] if b["type"] == "actions")["elements"]
     assert [a["text"]["text"] for a in actions] == ["Open preview", "Pipeline"], "no roll-back button for a preview"
     green = notify(ci_env(servers, tmp_path), json.dumps(config))
     assert green.returncode == 0 and not servers["slack"].messages[1]["text"].startswith("<@")
