@@ -46,24 +46,27 @@ def test_schema_check_rejects_a_broken_pipeline(tmp_path: Path) -> None:
     ).returncode
 
 
-@pytest.fixture(scope="module")
-def ci_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def pipeline_repo(tmp_path_factory: pytest.TempPathFactory, name: str, files: dict[str, Path]) -> Path:
+    """A git repository holding pipeline files (destination -> source), for gitlab-ci-local."""
     if not GITLAB_CI_LOCAL.exists():
         if os.environ.get("GITOPS_REQUIRE_TOOLS"):
             pytest.fail("gitlab-ci-local is missing: ./dev test installs it with npm (needs Node.js)")
         pytest.skip("gitlab-ci-local not installed (needs Node.js; ./dev test installs it)")
-    repo = tmp_path_factory.mktemp("app")
-    shutil.copy(PIPELINE, repo / ".gitlab-ci.yml")
-    env = {
-        **os.environ,
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@e",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@e",
-    }
-    for args in (["init", "-q", "-b", "master"], ["add", "."], ["commit", "-q", "-m", "app"]):
+    repo = tmp_path_factory.mktemp(name)
+    for destination, source in files.items():
+        (repo / destination).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(source, repo / destination)
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e"}
+    env |= {"GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@e"}
+    for args in (["init", "-q", "-b", "master"], ["add", "."], ["commit", "-q", "-m", name]):
         subprocess.run(["git", *args], cwd=repo, check=True, env=env)
     return repo
+
+
+@pytest.fixture(scope="module")
+def ci_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An app project: its pipeline is ci/pipeline.yml."""
+    return pipeline_repo(tmp_path_factory, "app", {".gitlab-ci.yml": PIPELINE})
 
 
 def active_jobs(repo: Path, **variables: str) -> dict[str, str]:
@@ -233,24 +236,9 @@ def test_needs_of_every_selected_job_are_selected_too(ci_repo: Path, branch: str
 @pytest.fixture(scope="module")
 def deploy_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The deploy repo's own pipeline: .gitlab-ci.yml including ci/pipeline.yml."""
-    if not GITLAB_CI_LOCAL.exists():
-        if os.environ.get("GITOPS_REQUIRE_TOOLS"):
-            pytest.fail("gitlab-ci-local is missing: ./dev test installs it with npm (needs Node.js)")
-        pytest.skip("gitlab-ci-local not installed (needs Node.js; ./dev test installs it)")
-    repo = tmp_path_factory.mktemp("deploy")
-    (repo / "ci").mkdir()
-    shutil.copy(ROOT / ".gitlab-ci.yml", repo / ".gitlab-ci.yml")
-    shutil.copy(PIPELINE, repo / "ci" / "pipeline.yml")
-    env = {
-        **os.environ,
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@e",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@e",
-    }
-    for args in (["init", "-q", "-b", "master"], ["add", "."], ["commit", "-q", "-m", "deploy"]):
-        subprocess.run(["git", *args], cwd=repo, check=True, env=env)
-    return repo
+    return pipeline_repo(
+        tmp_path_factory, "deploy", {".gitlab-ci.yml": ROOT / ".gitlab-ci.yml", "ci/pipeline.yml": PIPELINE}
+    )
 
 
 def deploy_repo_push(branch: str, **extra: str) -> dict[str, str]:
