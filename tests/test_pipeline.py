@@ -225,11 +225,16 @@ def test_shell_scripts_pass_shellcheck() -> None:
 
 @pytest.mark.parametrize("branch", ["master", "latest", "feature/login"])
 def test_needs_of_every_selected_job_are_selected_too(ci_repo: Path, branch: str) -> None:
+    assert_needs_are_valid(ci_repo, push(branch))
+
+
+def assert_needs_are_valid(repo: Path, variables: dict[str, str]) -> None:
+    """gitlab-ci-local: every job a selected job needs is selected too."""
     args = [str(GITLAB_CI_LOCAL), "--validate-dependency-chain"]
-    for key, value in push(branch).items():
+    for key, value in variables.items():
         args += ["--variable", f"{key}={value}"]
     env = {**os.environ, "GCL_IGNORE_PREDEFINED_VARS": OVERRIDDEN}
-    done = subprocess.run(args, cwd=ci_repo, capture_output=True, text=True, env=env, timeout=120)
+    done = subprocess.run(args, cwd=repo, capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 0 and "All job dependencies are valid" in done.stdout + done.stderr, done.stderr
 
 
@@ -296,12 +301,7 @@ def test_deploy_repo_needs_are_valid(deploy_repo: Path) -> None:
         "CI_MERGE_REQUEST_TARGET_BRANCH_NAME": "master",
     }
     for variables in (deploy_repo_push("master"), mr):
-        args = [str(GITLAB_CI_LOCAL), "--validate-dependency-chain"]
-        for key, value in variables.items():
-            args += ["--variable", f"{key}={value}"]
-        env = {**os.environ, "GCL_IGNORE_PREDEFINED_VARS": OVERRIDDEN}
-        done = subprocess.run(args, cwd=deploy_repo, capture_output=True, text=True, env=env, timeout=120)
-        assert done.returncode == 0 and "All job dependencies are valid" in done.stdout + done.stderr, done.stderr
+        assert_needs_are_valid(deploy_repo, variables)
 
 
 def test_a_deploy_freeze_holds_the_prod_job_instead_of_failing_it(ci_repo: Path) -> None:
