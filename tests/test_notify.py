@@ -427,3 +427,27 @@ def test_a_red_release_mentions_its_author_in_chat_through_the_configured_map(
     assert [a["text"]["text"] for a in actions] == ["Open preview", "Pipeline"], "no roll-back button for a preview"
     green = notify(ci_env(servers, tmp_path), json.dumps(config))
     assert green.returncode == 0 and not servers["slack"].messages[1]["text"].startswith("<@")
+
+
+def test_failing_functional_tests_turn_the_status_and_the_card_red(servers: dict[str, Any], tmp_path: Path) -> None:
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (reports / "functional.xml").write_text(JUNIT_FAIL)
+    done = notify(ci_env(servers, tmp_path, result="success"), notify_config(servers), reports)
+    assert done.returncode == 0, "the deploy itself succeeded; the verify job is the red one"
+    status = servers["gitlab"].state.statuses[-1]
+    assert status["state"] == "failed" and "tests: 1 passed, 2 failed" in status["description"]
+    bodies = [n.body for n in servers["gitlab"].state.notes[5]]
+    assert "| preview | `11111111` | ❌ deploy" in bodies[0]
+    assert any(b.startswith("@dev1 the preview deploy") for b in bodies), "a red card tells the author"
+
+
+def test_the_card_history_of_a_rollback_names_both_commits() -> None:
+    from gitops.notify.report import TestSummary
+
+    report = ReleaseReport(
+        app="web", environment="prod", action="rollback", commit="b" * 40, branch="master", project="shop/web",
+        result="success", tests=TestSummary(), related_commits=("c" * 40,), actor="bob", reason="500s",
+    )  # fmt: skip
+    card = render_card(updated_state({"environments": {}, "events": []}, report, datetime(2026, 3, 4)), report)
+    assert "prod · rollback from `cccccccc` to `bbbbbbbb` · success · by bob · reason: 500s" in card

@@ -37,7 +37,7 @@ def updated_state(state: dict[str, Any], report: ReleaseReport, now: datetime) -
     environments = dict(state["environments"])
     environments[report.environment] = {
         "commit": report.commit,
-        "result": report.result,
+        "result": "success" if report.verified else "failed",
         "url": report.url,
         "health": report.health,
         "when": when,
@@ -48,9 +48,10 @@ def updated_state(state: dict[str, Any], report: ReleaseReport, now: datetime) -
         "environment": report.environment,
         "action": report.action,
         "commit": report.commit,
-        "result": report.result,
+        "result": "success" if report.verified else "failed",
         "actor": report.actor,
         "reason": report.reason,
+        "from": report.related_commits[0] if report.action == "rollback" and report.related_commits else "",
     }
     events = [*state["events"], event][-MAX_EVENTS:]
     return {"environments": environments, "events": events}
@@ -62,7 +63,9 @@ def _md(text: str) -> str:
 
 
 def _event_line(event: dict[str, str]) -> str:
-    line = f"- {event['when']} · {event['environment']} · {event['action']} `{event['commit'][:8]}` · {event['result']}"
+    gone = f" from `{str(event['from'])[:8]}` to" if event.get("from") else ""
+    what = f"{event['action']}{gone} `{event['commit'][:8]}`"
+    line = f"- {event['when']} · {event['environment']} · {what} · {event['result']}"
     line += f" · by {_md(event['actor'])}" if event.get("actor") else ""
     return line + (f" · reason: {_md(event['reason'])}" if event.get("reason") else "")
 

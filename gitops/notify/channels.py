@@ -188,7 +188,8 @@ class GitLabCard:
         client = self._client()
         project = client.projects.get(report.project, lazy=True)
         commit = project.commits.get(report.commit, lazy=True)
-        commit.statuses.create(self._status(report, "success" if report.ok else "failed", report.title))
+        description = report.title + ("" if report.verified or not report.ok else f"; tests: {report.tests.line()}")
+        commit.statuses.create(self._status(report, "success" if report.verified else "failed", description))
         if report.action == "rollback":  # the commit rolled back from no longer runs there: say so on it
             for gone in report.related_commits:
                 project.commits.get(gone, lazy=True).statuses.create(
@@ -225,7 +226,7 @@ class GitLabCard:
 
         def body(old: str) -> str:
             before = card_state(old)["environments"].get(report.environment, {})
-            turned_red.append(not report.ok and before.get("result") != "failed")
+            turned_red.append(not report.verified and before.get("result") != "failed")
             return render_card(updated_state(card_state(old), report, now), report)
 
         upsert_marked_note(mr, me, has_marker, body)

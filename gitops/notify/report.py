@@ -87,7 +87,13 @@ class ReleaseReport:
 
     @property
     def ok(self) -> bool:
+        """The deploy (or rollback) succeeded."""
         return self.result == "success"
+
+    @property
+    def verified(self) -> bool:
+        """Deployed and no test failed: what the commit status and the card's colour say."""
+        return self.ok and self.tests.failed == 0
 
     @property
     def title(self) -> str:
