@@ -234,8 +234,11 @@ def test_rollback_is_announced_on_the_mr_of_the_rolled_back_commit(
     assert "notify: gitlab delivered" in out and "notify: slack delivered" in out and "glpat-admin" not in out
     (note,) = gl.state.notes[12]
     assert f"| prod | `{b[:8]}` | ✅ rollback" in note.body and "reason: checkout 500s" in note.body
-    assert gl.state.statuses[-1]["name"] == "gitops/prod" and gl.state.statuses[-1]["sha"] == b
-    assert "web rollback to prod released" in slack.messages[0]["text"]
+    assert {(s["sha"], s["state"]) for s in gl.state.statuses if s["name"] == "gitops/prod"} == {
+        (b, "success"),
+        (c, "failed"),
+    }
+    assert "web rolled back in prod from " + c[:8] + " to " + b[:8] in slack.messages[0]["text"]
 
 
 @pytest.mark.parametrize("command", [["history", "--stack", "prod"], ["status", "--stack", "preview"], ["sweep"]])
