@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import json
 import sys
 import tempfile
 import time
@@ -26,10 +27,11 @@ sys.path.insert(0, str(ROOT))
 from gitops.cli import main as gitops_main  # noqa: E402
 from gitops.core.naming import preview_host, preview_id, preview_stack  # noqa: E402
 from gitops.core.settings import PreviewPolicy  # noqa: E402
-from gitops.core.stackfile import load_stack_config  # noqa: E402
+from gitops.core.stackfile import StackConfig, load_stack_config  # noqa: E402
 from gitops.offline.engine import run_program  # noqa: E402
 from tests.fake_pulumi import FakeProject, FakePulumiCommand, history_item  # noqa: E402
 from tests.gitutil import standard_repo  # noqa: E402
+from tests.harness import APP_SECRETS, SHARED_PREVIEW  # noqa: E402
 
 NOW = datetime(2026, 3, 4, 12, 0)
 
@@ -51,7 +53,7 @@ def preview_outputs(index: int) -> tuple[str, dict[str, str]]:
 
 def live_project(count: int) -> FakeProject:
     project = FakeProject(ROOT, now=NOW)
-    project.backend("preview")
+    project.backend("preview").outputs = {"releases": {}, "previews": {}, "holds": {}, **SHARED_PREVIEW}
     for index in range(count):
         key, preview = preview_outputs(index)
         backend = project.backend(f"preview-{key}")
@@ -83,7 +85,9 @@ def one_deploy(count: int, repo: Path, commit: str) -> tuple[int, int, float]:
 
 def shared_stack_reapply(count: int) -> tuple[int, float]:
     previews = dict(preview_outputs(i) for i in range(count))
-    config = load_stack_config(ROOT, "preview").with_overrides({"gitops:preview": '{"max_previews": 100000}'})
+    overrides = {"gitops:preview": '{"max_previews": 100000}', "gitops:appSecrets": json.dumps(APP_SECRETS)}
+    config = load_stack_config(ROOT, "preview").with_overrides(overrides)
+    config = StackConfig(config.values, [*config.secret_keys, "gitops:appSecrets"])
     started = time.perf_counter()
     result = run_program(
         "preview",
