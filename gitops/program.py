@@ -33,7 +33,7 @@ from gitops.core.gitlab_gate import ci_variables
 from gitops.core.gitrepo import BranchFacts, SourceRepo
 from gitops.core.naming import PREVIEW_STACK_PREFIX, preview_id, preview_of_stack
 from gitops.core.planner import Origin, Plan, plan
-from gitops.core.registry import dockerconfig
+from gitops.core.registry import dockerconfig, parse_registry_credentials
 from gitops.core.settings import KUBECONFIG_PREFIX, NAMESPACE, StackSettings, settings_from_config
 from gitops.core.state import ENGINE_OUTPUT, STATE_OUTPUTS, CarriedState, StackState, parse_outputs
 from gitops.core.state_check import check_state
@@ -229,10 +229,15 @@ async def release(*, now: datetime, environ: Mapping[str, str], root: Path) -> d
         **({ENGINE_OUTPUT: recorded_engine.to_output()} if recorded_engine else {}),
     }
     tokens: Mapping[str, PullToken] = shared_tokens or {}
-    if settings.gitlab is not None and shared_tokens is None:  # one owner: the environment's own stack
-        provider = gitlab.Provider(f"{stack}-gitlab", base_url=settings.gitlab.base_url, early_auth_check=False)
-        gate = ReleaseGate(f"{stack}-gitlab", env, settings.gitlab, catalog, settings.domain, gate_secrets, provider)
-        tokens = gate.pull_tokens
+    if shared_tokens is None:  # one owner of the pull credentials: the environment's own stack
+        if settings.gitlab is not None and settings.gitlab.managed:
+            provider = gitlab.Provider(f"{stack}-gitlab", base_url=settings.gitlab.base_url, early_auth_check=False)
+            gate = ReleaseGate(
+                f"{stack}-gitlab", env, settings.gitlab, catalog, settings.domain, gate_secrets, provider
+            )
+            tokens = gate.pull_tokens
+        else:
+            tokens = _configured_pull_tokens(raw, secret, catalog, source)
         if env.is_preview:  # every preview stack reads its pull credentials from here
             outputs[REGISTRY_OUTPUT] = pulumi.Output.secret(
                 {app: {"username": t.username, "token": t.token} for app, t in sorted(tokens.items())}
@@ -262,6 +267,16 @@ async def read_shared_pull_tokens(workloads: list[Workload]) -> dict[str, PullTo
     return tokens
 
 
+def _configured_pull_tokens(
+    raw: Mapping[str, Any], secret: set[str], catalog: Catalog, source: str
+) -> dict[str, PullToken]:
+    """Where GitLab is managed elsewhere, an admin sets each app's pull credentials as a secret."""
+    found = parse_registry_credentials(
+        raw.get("registryCredentials"), is_secret="registryCredentials" in secret, catalog=catalog, source=source
+    )
+    return {app: PullToken(c.username, pulumi.Output.secret(c.token)) for app, c in found.items()}
+
+
 def _credentials(
     workload: Workload, tokens: Mapping[str, PullToken], app_secrets: Mapping[str, Mapping[str, str]], source: str
 ) -> AppCredentials:
@@ -269,7 +284,9 @@ def _credentials(
     if token is None:
         raise ConfigError(
             f"{source}: no registry pull credentials for {workload.spec.name}: set {NAMESPACE}:gitlab (each stack "
-            "creates a read_registry deploy token per app project)"
+            "creates a read_registry deploy token per app project) or, where GitLab is managed elsewhere "
+            f"({NAMESPACE}:gitlab.managed: false), pulumi config set --secret --path "
+            f"'{NAMESPACE}:registryCredentials.{workload.spec.name}.token' <token> (and .username)"
         )
     registry = secret(token.token).apply(lambda t: dockerconfig(workload.registry, token.username, t))
     values = app_secrets.get(workload.spec.name, {})

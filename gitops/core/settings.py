@@ -20,8 +20,9 @@ KUBECONFIG_PREFIX = "kubeconfig-"
 
 # Keys of the release event, set per `pulumi up` by CI or the rollback tool (the contract).
 EVENT_KEYS = ("app", "commit", "branch", "action", "reason", "digest")
-# Secret settings (must be set with --secret): CI/CD variable values, the Slack webhook, app secrets.
-SECRET_KEYS = ("ciVariables", "slackWebhook", "appSecrets")
+# Secret settings (must be set with --secret): CI/CD variable values, the Slack webhook, app secrets, and
+# registry pull credentials where GitLab is managed elsewhere.
+SECRET_KEYS = ("ciVariables", "slackWebhook", "appSecrets", "registryCredentials")
 # Keys holding structured settings (JSON objects/lists in the engine's config map).
 SETTING_KEYS = (
     "domain",
@@ -141,6 +142,9 @@ class Slack(StrictModel):
 class GitLabSettings(StrictModel):
     """What this stack manages in GitLab; see the ownership table in the README."""
 
+    # false: GitLab is managed elsewhere (or not reachable, as in the end-to-end tests); this stack then
+    # declares no GitLab resource, and pull credentials come from the secret gitops:registryCredentials
+    managed: bool = True
     base_url: str = Field(default="https://gitlab.com/api/v4", pattern=r"^https://")
     deploy_project: str = Field(pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+$")
     deploy_project_id: int | None = None

@@ -1,0 +1,129 @@
+"""A project folder that runs this repo's program against local clusters with the real Pulumi CLI.
+
+The program, catalog and virtualenv are this repo's own (symlinked); the stack files are the repo's
+with local changes only: GitLab managed elsewhere (``gitops:gitlab.managed: false``, there is no GitLab
+here), no freeze calendar, each cluster's kubeconfig and each app's pull credentials as Pulumi secrets.
+State lives in a file backend in the folder, encrypted with a passphrase.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pulumi import automation as auto
+
+from gitops.core.catalog import load_catalog
+from gitops.localcluster.cluster import LocalClusters, kubeconfig_text
+
+STACKS = ("preview", "staging", "prod")
+PROGRAM = ("__main__.py", "Pulumi.yaml", "apps.yaml", "gitops", "components", "ci", ".venv")
+PASSPHRASE = "local-clusters-only"
+
+
+@dataclass(frozen=True)
+class LocalProject:
+    folder: Path
+    env: dict[str, str]  # what a shell (or a test) exports to use it
+
+    @property
+    def workdir(self) -> Path:
+        return self.folder / "project"
+
+    def env_file(self) -> str:
+        return "".join(f"export {k}={_quote(v)}\n" for k, v in sorted(self.env.items()))
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("'", "'\\''") + "'"
+
+
+def stack_clusters(root: Path, stacks: Sequence[str] = STACKS) -> list[tuple[str, str]]:
+    """(cluster name, kubeconfig context) of every cluster the stack files name, each once."""
+    found: dict[str, str] = {}
+    for stack in stacks:
+        config = _stack_config(root, stack)
+        for cluster in config.get("gitops:clusters", []):
+            found.setdefault(cluster["name"], cluster.get("context") or cluster["name"])
+    return sorted(found.items())
+
+
+def _stack_config(root: Path, stack: str) -> dict[str, Any]:
+    data = yaml.safe_load((root / f"Pulumi.{stack}.yaml").read_text(encoding="utf-8")) or {}
+    config: dict[str, Any] = data.get("config") or {}
+    return config
+
+
+def local_stack_config(root: Path, stack: str) -> dict[str, Any]:
+    """The repo's settings of ``stack`` with the local changes (see the module docstring)."""
+    config = _stack_config(root, stack)
+    gitlab = dict(config.get("gitops:gitlab") or {})
+    if gitlab:
+        gitlab["managed"] = False
+        gitlab.pop("freezes", None)
+        config["gitops:gitlab"] = gitlab
+    return config
+
+
+def tool_env(folder: Path, tools_bin: Path, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of the real CLI for this folder: its own backend, Pulumi home and passphrase."""
+    base = os.environ if base is None else base
+    return {
+        "PATH": f"{tools_bin}{os.pathsep}{base.get('PATH', '')}",
+        "PULUMI_BACKEND_URL": f"file://{folder / 'backend'}",
+        "PULUMI_HOME": str(folder / "pulumi-home"),
+        "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE,
+        "PULUMI_SKIP_UPDATE_CHECK": "true",
+        "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",  # every plugin is on PATH; never download
+    }
+
+
+def create_local_project(
+    root: Path, folder: Path, clusters: LocalClusters, tools_bin: Path, stacks: Sequence[str] = STACKS
+) -> LocalProject:
+    """Lay out ``folder/project``, create the stacks in ``folder/backend`` and set their secrets."""
+    workdir = folder / "project"
+    workdir.mkdir(parents=True, exist_ok=True)
+    (folder / "backend").mkdir(exist_ok=True)
+    for name in PROGRAM:
+        link = workdir / name
+        if not link.exists():
+            link.symlink_to(root / name)
+    project = LocalProject(folder, tool_env(folder, tools_bin))
+    catalog = load_catalog(root / "apps.yaml")
+    command = auto.PulumiCommand(root=str(tools_bin.parent))  # <root>/bin/pulumi: the built CLI
+    for stack in stacks:
+        config = local_stack_config(root, stack)
+        (workdir / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump({"config": config}, sort_keys=False))
+        handle = auto.create_or_select_stack(
+            stack_name=stack,
+            work_dir=str(workdir),
+            opts=auto.LocalWorkspaceOptions(
+                secrets_provider="passphrase", env_vars=project.env, pulumi_command=command
+            ),
+        )
+        secrets = {
+            f"gitops:kubeconfig-{c['name']}": kubeconfig_text(clusters.clusters[c["name"]], clusters.pki)
+            for c in config.get("gitops:clusters", [])
+        }
+        for key, value in secrets.items():
+            handle.set_config(key, auto.ConfigValue(value, secret=True))
+        for app in sorted(catalog.apps):
+            for field, value in (("username", "local"), ("token", f"local-pull-token-{stack}-{app}")):
+                handle.set_config(
+                    f"gitops:registryCredentials.{app}.{field}", auto.ConfigValue(value, secret=True), path=True
+                )
+            for name in catalog.apps[app].secrets:
+                handle.set_config(
+                    f"gitops:appSecrets.{app}.{name}", auto.ConfigValue(f"local-{stack}-{name}", secret=True), path=True
+                )
+    return project
+
+
+def remove_local_project(folder: Path) -> None:
+    shutil.rmtree(folder / "project", ignore_errors=True)
