@@ -77,6 +77,8 @@ class Application(pulumi.ComponentResource):
                 # (server-side apply) does not own the field and never resets it
                 **({} if w.autoscaling else {"replicas": w.replicas}),
                 "revision_history_limit": 5,
+                # a rollout that makes no progress for this long fails the update (and so starts the restore)
+                "progress_deadline_seconds": w.rollout_timeout_seconds,
                 "selector": {"match_labels": w.selector},
                 "template": {
                     "metadata": {"labels": w.labels, "annotations": template_annotations},
@@ -84,7 +86,13 @@ class Application(pulumi.ComponentResource):
                 },
             },
             opts=pulumi.ResourceOptions.merge(
-                child, pulumi.ResourceOptions(depends_on=[*needs, *filter(None, [migration])])
+                child,
+                pulumi.ResourceOptions(
+                    depends_on=[*needs, *filter(None, [migration])],
+                    custom_timeouts=pulumi.CustomTimeouts(
+                        create=f"{w.rollout_timeout_seconds}s", update=f"{w.rollout_timeout_seconds}s"
+                    ),
+                ),
             ),
         )
         self.service = k8s.core.v1.Service(

@@ -27,7 +27,7 @@ from pulumi import automation as auto
 from pulumi.automation.errors import create_command_error
 from semver import VersionInfo
 
-from gitops.core.stackfile import StackConfig, load_stack_config
+from gitops.core.stackfile import StackConfig, load_config_file, load_stack_config
 from gitops.offline.engine import ProgramRefused, RunResult, run_program
 from tests.harness import APP_SECRETS
 
@@ -110,6 +110,28 @@ class FakeProject:
         if stack not in self.stacks:
             self.stacks[stack] = FakeBackend(stack, self.root, environ=self.environ)
         return self.stacks[stack]
+
+
+def _refresh_events(drift: Mapping[str, int]) -> list[dict[str, Any]]:
+    """The engine events of `pulumi refresh --preview-only` as the real engine emits them (seen in
+    tests/e2e): per resource a resourcePreEvent with op "refresh" and a resOutputsEvent with what the refresh
+    found ("same", "update", "delete"); the program's self-StackReference is always "updated" (it holds the
+    outputs of the update before this one); then the summary, counting it too."""
+    steps = [("update", "pulumi:pulumi:StackReference", "previous-state")]
+    for op, count in drift.items():
+        steps += [(op, "kubernetes:apps/v1:Deployment", f"drifted-{op}-{n}") for n in range(count)]
+    steps.append(("same", "kubernetes:core/v1:Service", "unchanged"))
+    events: list[dict[str, Any]] = []
+    for op, kind, name in steps:
+        urn = f"urn:pulumi:s::gitops::{kind}::{name}"
+        for key, shown in (("resourcePreEvent", "refresh"), ("resOutputsEvent", op)):
+            metadata = {"op": shown, "urn": urn, "type": kind, "provider": ""}
+            events.append({"sequence": len(events) + 1, "timestamp": 0, key: {"metadata": metadata}})
+    changes: dict[str, int] = {}
+    for op, _, _ in steps:
+        changes[op] = changes.get(op, 0) + 1
+    events.append({"sequence": len(events) + 1, "timestamp": 0, "summaryEvent": {"resourceChanges": changes}})
+    return events
 
 
 def _blinded(item: dict[str, Any]) -> dict[str, Any]:
@@ -199,8 +221,7 @@ class FakePulumiCommand(auto.PulumiCommand):
                 _fail("", "error: the stack is currently locked by 1 lock(s). Either wait for the other process(es)")
             log = _flag(args, "--event-log")
             assert log is not None
-            event = {"sequence": 1, "timestamp": 0, "summaryEvent": {"resourceChanges": {"same": 12, **b.drift}}}
-            Path(log).write_text(json.dumps(event) + "\n", encoding="utf-8")
+            Path(log).write_text("".join(json.dumps(e) + "\n" for e in _refresh_events(b.drift)), encoding="utf-8")
             return auto.CommandResult("refresh preview done\n", "", 0)
         raise AssertionError(f"the fake Pulumi CLI does not know: pulumi {' '.join(args)}")
 
@@ -208,8 +229,14 @@ class FakePulumiCommand(auto.PulumiCommand):
         """What a StackReference to another stack of the project reads: its current outputs."""
         return {name: other.outputs for name, other in self.project.stacks.items() if name != b.stack}
 
-    def _config(self, b: FakeBackend) -> StackConfig:
-        config = load_stack_config(b.root, b.stack).with_overrides(b.config)
+    def _config(self, b: FakeBackend, args: list[str] | None = None) -> StackConfig:
+        """The stack's config; ``--config-file`` replaces the stack file, as the CLI does."""
+        config = load_stack_config(b.root, b.stack)
+        config_file = _flag(args or [], "--config-file")
+        if config_file:  # a copy of the stack file plus the event (preview-<id> stacks keep theirs in b.config)
+            given = load_config_file(Path(config_file))
+            config = StackConfig({**config.values, **given.values}, sorted({*config.secret_keys, *given.secret_keys}))
+        config = config.with_overrides(b.config)
         return StackConfig(config.values, sorted({*config.secret_keys, *b.secret_config}))
 
     def _summary(self, b: FakeBackend) -> dict[str, Any]:
@@ -279,7 +306,7 @@ class FakePulumiCommand(auto.PulumiCommand):
             _fail("", "error: the stack is currently locked by 1 lock(s). Either wait for the other process(es) to end")
         version = len(b.history) + 1
         start = self._start(b)
-        config = self._config(b)
+        config = self._config(b, args)
         item = history_item(version, message=_flag(args, "--message") or "", start=start)
         item["config"] = {k: {"value": v, "secret": k in config.secret_keys} for k, v in config.values.items()}
         try:

@@ -112,3 +112,19 @@ def test_nothing_to_roll_back() -> None:
         plan_rollback(ledger([history_item(1, kind="refresh")]), None)
     with pytest.raises(ConfigError, match="web has no successful release"):
         plan_rollback(ledger(releases(("api", A, "deploy"))), "web")
+
+
+def test_a_diy_backend_history_without_version_numbers_keeps_the_cli_order() -> None:
+    """The file (DIY) backend prints every update with version 0, newest first (seen with the real CLI in
+    tests/e2e): the ledger's order is then the CLI's, and the rollback target the release before."""
+    items = releases(("web", A, "deploy"), ("web", B, "deploy"), ("web", C, "deploy"))
+    for item in items:
+        item["version"] = 0
+    newest_first = list(reversed(items))
+
+    entries = ledger(newest_first)
+
+    assert [e.commit for e in entries] == [A, B, C]
+    assert [e.version for e in entries] == [1, 2, 3]
+    plan = plan_rollback(entries, "web", to=None, steps=1)
+    assert (plan.current.commit, plan.target.commit) == (C, B)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from gitops.admin.messages import parse_message
@@ -83,8 +83,15 @@ def entry_from_json(item: dict[str, Any]) -> HistoryEntry:
 
 
 def ledger(items: Iterable[dict[str, Any]]) -> list[HistoryEntry]:
-    """All entries, oldest first (the CLI prints newest first)."""
-    return sorted((entry_from_json(i) for i in items), key=lambda e: e.version)
+    """All entries, oldest first. The CLI prints newest first; the DIY backends (file, S3, ...) number no
+    update (every ``version`` is 0), so there the CLI's order is the order and the number is the position
+    (the oldest read is 1)."""
+    newest_first = [entry_from_json(i) for i in items]
+    versions = [e.version for e in newest_first]
+    if all(v > 0 for v in versions) and len(set(versions)) == len(versions):
+        return sorted(newest_first, key=lambda e: e.version)
+    count = len(newest_first)
+    return [replace(e, version=count - i) for i, e in enumerate(newest_first)][::-1]
 
 
 def table(entries: list[HistoryEntry]) -> str:

@@ -5,11 +5,15 @@ Only this module talks to the Pulumi CLI; the logic it feeds (history, rollback,
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import yaml
 from pulumi import automation as auto
 
 from gitops.admin.history import HistoryEntry, ledger
@@ -19,6 +23,7 @@ from gitops.core.settings import EVENT_KEYS, NAMESPACE
 PAGE_SIZE = 2000  # 5,000 updates: three history calls
 MAX_PAGES = 10_000
 LOCK_POLL_SECONDS = 15
+NOT_INFRASTRUCTURE = frozenset({"pulumi:pulumi:StackReference"})
 
 
 def _summary_json(summary: auto.UpdateSummary) -> dict[str, Any]:
@@ -42,6 +47,7 @@ class StackAdmin:
         self, stack: str, root: Path, command: auto.PulumiCommand | None = None, *, create: bool = False
     ) -> None:
         self.name = stack
+        self.root = root
         opts = auto.LocalWorkspaceOptions(pulumi_command=command)
         select = auto.create_or_select_stack if create else auto.select_stack
         self._stack = select(stack_name=stack, work_dir=str(root), opts=opts)
@@ -107,14 +113,22 @@ class StackAdmin:
             ) from None
 
     def release(self, event: Mapping[str, str], message: str, on_output: Callable[[str], None]) -> None:
-        """`pulumi up` with the event as config; the event keys are removed again afterwards, so a
-        later update without them re-applies the state instead of repeating this event."""
-        keys = [f"{NAMESPACE}:{k}" for k in event]
-        self._stack.set_all_config({f"{NAMESPACE}:{k}": auto.ConfigValue(v) for k, v in event.items()})
-        try:
-            self._stack.up(message=message, on_output=on_output)
-        finally:
-            self._stack.remove_all_config(keys)
+        """`pulumi up` with the event as config, given in a config file of its own (`--config-file`): the
+        stack file is never changed, so a later update without the event re-applies the state, and two
+        releases started from one folder at once never read each other's event."""
+        with self._event_config(event) as config_file:
+            self._stack.up(message=message, on_output=on_output, config_file=config_file)
+
+    @contextlib.contextmanager
+    def _event_config(self, event: Mapping[str, str]) -> Iterator[str]:
+        source = self.root / f"Pulumi.{self.name}.yaml"
+        data = yaml.safe_load(source.read_text(encoding="utf-8")) if source.exists() else None
+        data = data if isinstance(data, dict) else {}
+        data["config"] = {**(data.get("config") or {}), **{f"{NAMESPACE}:{k}": str(v) for k, v in event.items()}}
+        with tempfile.TemporaryDirectory(prefix="gitops-event-") as folder:
+            path = Path(folder) / source.name
+            path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+            yield str(path)
 
     def release_when_unlocked(
         self, event: Mapping[str, str], message: str, on_output: Callable[[str], None], *, wait_seconds: float
@@ -128,9 +142,24 @@ class StackAdmin:
         return {str(getattr(op, "value", op)): n for op, n in (result.change_summary or {}).items()}, result.stdout
 
     def drift(self) -> dict[str, int]:
-        """Resource changes a refresh would make (`pulumi refresh --preview-only`)."""
-        result = self._stack.preview_refresh()
-        return {op: n for op, n in (result.change_summary or {}).items() if op != "same" and n}
+        """Resource changes a refresh would make (`pulumi refresh --preview-only`), per operation.
+
+        The program's StackReferences are reads, not infrastructure: the one to this stack itself
+        holds the outputs of the update before, so a refresh always "updates" it after a release.
+        Counting them would report drift after every release, so they are left out."""
+        changes: Counter[str] = Counter()
+
+        def seen(event: auto.EngineEvent) -> None:
+            # a refresh announces every resource as "refresh"; what it found is the op of its outputs event
+            done = event.res_outputs_event
+            if done is None or done.metadata.type in NOT_INFRASTRUCTURE:
+                return
+            op = str(getattr(done.metadata.op, "value", done.metadata.op))
+            if op not in ("same", "read"):
+                changes[op] += 1
+
+        self._stack.preview_refresh(on_event=seen)
+        return dict(changes)
 
 
 def live_stacks(root: Path, command: auto.PulumiCommand | None = None) -> list[auto.StackSummary]:

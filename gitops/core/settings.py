@@ -37,6 +37,7 @@ SETTING_KEYS = (
     "sourceRepos",
     "gitlab",
     "notify",
+    "rolloutTimeoutSeconds",
 )
 
 
@@ -208,6 +209,9 @@ class StackSettings(StrictModel):
     sourceRepos: dict[str, str] = {}
     gitlab: GitLabSettings | None = None
     notify: NotifySettings = NotifySettings()
+    # how long a rollout may take before the release counts as failed (the Deployment's progress
+    # deadline and the engine's wait for it): the restore of a bad release starts after this
+    rolloutTimeoutSeconds: int = Field(default=600, ge=30, le=3600)
 
     @model_validator(mode="after")
     def _unique_clusters(self) -> StackSettings:

@@ -30,6 +30,11 @@ def load_stack_config(root: Path, stack: str) -> StackConfig:
     path = root / f"Pulumi.{settings_stack(stack)}.yaml"
     if not path.exists():
         raise ConfigError(f"no stack file {path.name}; stacks are: preview, staging, prod")
+    return load_config_file(path)
+
+
+def load_config_file(path: Path) -> StackConfig:
+    """One ``Pulumi.<stack>.yaml`` (or a copy of it, as ``pulumi up --config-file`` takes)."""
     data = load_file(path, what="stack file", hint="restore it from git") or {}
     section = data.get("config") if isinstance(data, dict) else None
     if not isinstance(section, dict):

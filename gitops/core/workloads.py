@@ -33,6 +33,7 @@ class Workload:
     env: dict[str, str]
     autoscaling: Autoscaling | None
     digest: str | None  # sha256:...; staging/prod always have one, a preview may run the tag
+    rollout_timeout_seconds: int = 600
 
     @property
     def image(self) -> str:
@@ -97,6 +98,7 @@ def release_workloads(env: Environment, settings: StackSettings, catalog: Catalo
                 env=settings.env_for(name, spec.env),
                 autoscaling=settings.autoscaling_for(name, spec.autoscaling),
                 digest=release.digest,
+                rollout_timeout_seconds=settings.rolloutTimeoutSeconds,
             )
         )
     return result
@@ -123,6 +125,7 @@ def preview_workloads(settings: StackSettings, catalog: Catalog, state: StackSta
                 env=settings.env_for(preview.app, spec.env),
                 autoscaling=None,  # a preview is one small replica set
                 digest=preview.digest,
+                rollout_timeout_seconds=settings.rolloutTimeoutSeconds,
             )
         )
     return result

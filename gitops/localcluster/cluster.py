@@ -285,7 +285,7 @@ class LocalClusters:
 
         stage_file = self.folder / "kwok-stages.yaml"
         stage_file.write_text(
-            yaml.safe_dump_all(_stages(tools["kwok"].parent.parent / "kwok-stages"), sort_keys=False), encoding="utf-8"
+            yaml.safe_dump_all(_stages(tools["kwok"].parent / "kwok-stages"), sort_keys=False), encoding="utf-8"
         )
         for name, cluster in self.clusters.items():
             kcm = self.folder / f"{name}-controller-manager.kubeconfig"

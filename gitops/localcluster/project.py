@@ -1,6 +1,6 @@
 """A project folder that runs this repo's program against local clusters with the real Pulumi CLI.
 
-The program, catalog and virtualenv are this repo's own (symlinked); the stack files are the repo's
+The program and catalog are a copy of this repo's, the virtualenv is linked; the stack files are the repo's
 with local changes only: GitLab managed elsewhere (``gitops:gitlab.managed: false``, there is no GitLab
 here), no freeze calendar, each cluster's kubeconfig and each app's pull credentials as Pulumi secrets.
 State lives in a file backend in the folder, encrypted with a passphrase.
@@ -22,7 +22,9 @@ from gitops.core.catalog import load_catalog
 from gitops.localcluster.cluster import LocalClusters, kubeconfig_text
 
 STACKS = ("preview", "staging", "prod")
-PROGRAM = ("__main__.py", "Pulumi.yaml", "apps.yaml", "gitops", "components", "ci", ".venv")
+# Copied, as the engine image holds a copy of the repo (the admin commands run the stacks of the folder
+# their package lives in); the virtualenv is linked.
+PROGRAM = ("__main__.py", "Pulumi.yaml", "apps.yaml", "gitops", "components", "ci")
 PASSPHRASE = "local-clusters-only"
 
 
@@ -59,9 +61,12 @@ def _stack_config(root: Path, stack: str) -> dict[str, Any]:
     return config
 
 
-def local_stack_config(root: Path, stack: str) -> dict[str, Any]:
-    """The repo's settings of ``stack`` with the local changes (see the module docstring)."""
+def local_stack_config(root: Path, stack: str, *, rollout_timeout: int | None = None) -> dict[str, Any]:
+    """The repo's settings of ``stack`` with the local changes (see the module docstring); tests shorten
+    the rollout deadline so a release that never becomes ready fails in seconds."""
     config = _stack_config(root, stack)
+    if rollout_timeout is not None:
+        config["gitops:rolloutTimeoutSeconds"] = rollout_timeout
     gitlab = dict(config.get("gitops:gitlab") or {})
     if gitlab:
         gitlab["managed"] = False
@@ -84,21 +89,34 @@ def tool_env(folder: Path, tools_bin: Path, base: Mapping[str, str] | None = Non
 
 
 def create_local_project(
-    root: Path, folder: Path, clusters: LocalClusters, tools_bin: Path, stacks: Sequence[str] = STACKS
+    root: Path,
+    folder: Path,
+    clusters: LocalClusters,
+    tools_bin: Path,
+    stacks: Sequence[str] = STACKS,
+    *,
+    rollout_timeout: int | None = None,
+    catalog_text: str | None = None,
 ) -> LocalProject:
     """Lay out ``folder/project``, create the stacks in ``folder/backend`` and set their secrets."""
     workdir = folder / "project"
     workdir.mkdir(parents=True, exist_ok=True)
     (folder / "backend").mkdir(exist_ok=True)
     for name in PROGRAM:
-        link = workdir / name
-        if not link.exists():
-            link.symlink_to(root / name)
+        source, target = root / name, workdir / name
+        if source.is_dir():
+            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"), dirs_exist_ok=True)
+        else:
+            shutil.copy2(source, target)
+    if catalog_text is not None:  # benchmarks: a catalog of many apps
+        (workdir / "apps.yaml").write_text(catalog_text, encoding="utf-8")
+    if not (workdir / ".venv").exists():
+        (workdir / ".venv").symlink_to(root / ".venv")
     project = LocalProject(folder, tool_env(folder, tools_bin))
-    catalog = load_catalog(root / "apps.yaml")
+    catalog = load_catalog(workdir / "apps.yaml")
     command = auto.PulumiCommand(root=str(tools_bin.parent))  # <root>/bin/pulumi: the built CLI
     for stack in stacks:
-        config = local_stack_config(root, stack)
+        config = local_stack_config(root, stack, rollout_timeout=rollout_timeout)
         (workdir / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump({"config": config}, sort_keys=False))
         handle = auto.create_or_select_stack(
             stack_name=stack,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -26,7 +27,14 @@ class ToolsError(RuntimeError):
 
 
 def build_tools(*, quiet: bool = False) -> dict[str, Path]:
-    """Build what is missing (a cold build takes long: progress goes to stderr) and return NAME -> path."""
+    """Build what is missing (a cold build takes long: progress goes to stderr) and return NAME -> path.
+    ``GITOPS_TOOLS_BIN`` names a folder of prebuilt binaries instead (its parent is the CLI's root)."""
+    prebuilt = os.environ.get("GITOPS_TOOLS_BIN")
+    if prebuilt:
+        missing = [name for name in NAMES if not (Path(prebuilt) / name).exists()]
+        if missing:
+            raise ToolsError(f"GITOPS_TOOLS_BIN={prebuilt} lacks {', '.join(missing)}")
+        return {name: Path(prebuilt) / name for name in NAMES}
     try:
         done = subprocess.run(
             ["bash", str(BUILD_SCRIPT)],

@@ -22,6 +22,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -76,7 +77,7 @@ func (h *host) About(_ context.Context, req *pulumirpc.AboutRequest) (*pulumirpc
 	if err != nil {
 		return nil, fmt.Errorf("%s --version: %w", python, err)
 	}
-	return &pulumirpc.AboutResponse{Executable: python, Version: string(out)}, nil
+	return &pulumirpc.AboutResponse{Executable: python, Version: strings.TrimSpace(string(out))}, nil
 }
 
 // pythonFor is the project's virtualenv python (runtime option `virtualenv`, relative to the

@@ -1,0 +1,129 @@
+"""Admin work with the real engine: drift found and reverted, two releases at once, the ledger and status
+read from the real backend, a real plan, and the repair of lost outputs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from tests.e2e.test_e2e_release import IMAGE, _image, _staging_with
+from tests.e2e.world import World, digest
+
+
+def test_drift_is_reported_and_reverted_by_refresh_and_up(world_factory: Callable[[Sequence[str]], World]) -> None:
+    world = world_factory(["staging"])
+    repo = world.app_repo("web")
+    commit = repo.commit("first")
+    repo.git("branch", "-f", "latest", "master")
+    _staging_with(world, commit)
+    assert world.gitops("drift", "--stack", "staging").returncode == 0
+
+    world.kube("staging").merge_patch("/apis/apps/v1/namespaces/web/deployments/web", {"spec": {"replicas": 5}})
+    drift = world.gitops("drift", "--stack", "staging", check=False)
+
+    assert drift.returncode == 3, drift.stdout
+    assert "DRIFT" in drift.stdout
+    world.pulumi("refresh", "--yes", "--stack", "staging")
+    world.pulumi("up", "--yes", "--stack", "staging")
+    assert world.deployment("staging", "web", "web")["spec"]["replicas"] == 2  # Pulumi.staging.yaml
+    assert world.gitops("drift", "--stack", "staging").returncode == 0
+
+
+def test_two_releases_into_prod_at_once_both_land(world_factory: Callable[[Sequence[str]], World]) -> None:
+    world = world_factory(["prod"])
+    commits = {}
+    for app in ("web", "api"):
+        commits[app] = world.app_repo(app).commit(f"{app} feature")
+    world.gitops("init", "--stack", "prod")
+
+    jobs = {
+        app: subprocess.Popen(
+            world.release_argv("prod", app, commit, image_digest=digest(n)),
+            cwd=world.workdir,
+            env=world.release_env("prod", app, commit, image_digest=digest(n)),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for n, (app, commit) in enumerate(sorted(commits.items()), start=1)
+    }
+    outputs = {app: job.communicate(timeout=600)[0] for app, job in jobs.items()}
+
+    for app, job in jobs.items():
+        assert job.returncode == 0, outputs[app]
+    assert any("locked by another update" in text for text in outputs.values())  # one waited for the other
+    releases = world.outputs("prod")["releases"]
+    assert {app: r["commit"] for app, r in releases.items()} == commits
+    for cluster in ("prod-eu", "prod-us"):
+        for app, commit in commits.items():
+            assert world.deployment(cluster, app, app)["metadata"]["labels"]["app.kubernetes.io/version"] == commit
+    deploys = [u for u in world.history("prod") if u["message"].startswith("deploy ")]
+    assert len(deploys) == 2 and all(u["result"] == "succeeded" for u in deploys)
+
+
+def test_history_status_and_plan_read_the_real_backend(world_factory: Callable[[Sequence[str]], World]) -> None:
+    world = world_factory(["staging"])
+    repo = world.app_repo("web")
+    first, second = repo.commit("first"), repo.commit("second")
+    repo.git("branch", "-f", "latest", "master")
+    _staging_with(world, first, second)
+
+    ledger = json.loads(world.gitops("history", "--stack", "staging", "--json").stdout)
+    assert [(e["action"], e["commit"], e["digest"]) for e in ledger if e["action"] == "deploy"] == [
+        ("deploy", second, digest(2)),
+        ("deploy", first, digest(1)),
+    ]
+    assert ledger[0]["actor"] == "alice"
+    status = world.gitops("status", "--stack", "staging").stdout
+    assert f"web: {second} from latest" in status
+    plan_file = world.folder / "plan" / "staging.md"
+    world.gitops("plan", "--stack", "staging", "--out", str(plan_file))
+    assert "staging" in plan_file.read_text()
+
+    world.kube("staging").merge_patch("/apis/apps/v1/namespaces/web/deployments/web", {"spec": {"replicas": 4}})
+    world.pulumi("refresh", "--yes", "--stack", "staging")
+    changed = world.gitops("plan", "--stack", "staging", "--out", str(plan_file)).stdout
+    assert "1 to update" in changed or "update" in plan_file.read_text(), plan_file.read_text()
+
+
+def _root(deployment: dict[str, Any]) -> dict[str, Any]:
+    found: dict[str, Any] = next(r for r in deployment["resources"] if r["type"] == "pulumi:pulumi:Stack")
+    return found
+
+
+def test_lost_outputs_are_refused_and_restored_from_the_history(
+    world_factory: Callable[[Sequence[str]], World],
+) -> None:
+    world = world_factory(["staging"])
+    repo = world.app_repo("web")
+    first, second = repo.commit("first"), repo.commit("second")
+    repo.git("branch", "-f", "latest", "master")
+    _staging_with(world, first)
+    # the file backend keeps each update's checkpoint (`pulumi stack export --version` is not offered there)
+    history = world.folder / "backend" / ".pulumi" / "history" / "gitops" / "staging"
+    good_checkpoint = sorted(history.glob("staging-*.checkpoint.json"))[-1]
+
+    state = world.export("staging")
+    _root(state["deployment"])["outputs"] = {}  # the outputs are lost (a hand import, a bad restore)
+    lost = world.folder / "lost.json"
+    lost.write_text(json.dumps(state))
+    world.pulumi("stack", "import", "--stack", "staging", "--file", str(lost))
+    before = world.resource_versions("staging", "web")
+
+    refused = world.ci_release("staging", "web", second, image_digest=digest(2), check=False)
+    assert refused.returncode == 2 and "no recorded state" in refused.stdout
+    assert world.resource_versions("staging", "web") == before
+    cannot = world.pulumi("stack", "export", "--stack", "staging", "--version", "1", check=False)
+    assert cannot.returncode != 0 and "previous deployments" in cannot.stderr
+
+    # the README's repair on the file backend: the good update's outputs into the current state, imported
+    good = json.loads(good_checkpoint.read_text())["checkpoint"]["latest"]
+    now = world.export("staging")
+    _root(now["deployment"])["outputs"] = _root(good)["outputs"]
+    (world.folder / "repaired.json").write_text(json.dumps(now))
+    world.pulumi("stack", "import", "--stack", "staging", "--file", str(world.folder / "repaired.json"))
+    assert world.outputs("staging")["releases"]["web"]["commit"] == first
+    world.ci_release("staging", "web", second, image_digest=digest(2))
+    assert _image(world) == f"{IMAGE}@{digest(2)}"

@@ -1,0 +1,58 @@
+"""Per-preview stacks with the real engine: deploy creates ``preview-<id>`` and its namespace, stop destroys
+both and removes the stack, the sweep removes a merged branch's preview; pull tokens come from the shared
+``preview`` stack."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable, Sequence
+
+from gitops.core.naming import preview_id, preview_stack
+from tests.e2e.world import World
+
+
+def _stacks(world: World) -> set[str]:
+    return {s["name"] for s in json.loads(world.pulumi("stack", "ls", "--json").stdout)}
+
+
+def _gone(world: World, namespace: str) -> bool:
+    found = world.kube("preview").find(f"/api/v1/namespaces/{namespace}")
+    return found is None or bool(found["metadata"].get("deletionTimestamp"))
+
+
+def test_preview_stacks_are_created_stopped_and_swept(world_factory: Callable[[Sequence[str]], World]) -> None:
+    world = world_factory(["preview"])
+    repo = world.app_repo("web")
+    login = repo.branch_with_commit("feature/login", "latest", "login form")
+    search = repo.branch_with_commit("feature/search", "latest", "search box")
+    world.gitops("apply", "--stack", "preview")  # the shared stack: pull tokens for every preview stack
+
+    for branch, commit in (("feature/login", login), ("feature/search", search)):
+        world.gitops(
+            "release", "--stack", "preview", "--app", "web", "--branch", branch, "--commit", commit,
+            "--repo", str(world.ci_clone("web", commit)),
+        )  # fmt: skip
+
+    login_ns, search_ns = preview_id("web", "feature/login"), preview_id("web", "feature/search")
+    assert {preview_stack("web", "feature/login"), preview_stack("web", "feature/search")} <= _stacks(world)
+    namespace = world.kube("preview").get(f"/api/v1/namespaces/{login_ns}")
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    deployment = world.deployment("preview", login_ns, "web")
+    assert deployment["metadata"]["labels"]["app.kubernetes.io/version"] == login
+    pull = world.kube("preview").get(f"/api/v1/namespaces/{login_ns}/secrets/web-registry")
+    config = json.loads(base64.b64decode(pull["data"][".dockerconfigjson"]))
+    assert config["auths"]["registry.example.com"]["password"] == "local-pull-token-preview-web"
+    assert (
+        "local-pull-token" not in (world.workdir / f"Pulumi.{preview_stack('web', 'feature/login')}.yaml").read_text()
+    )
+
+    world.gitops("release", "--stack", "preview", "--app", "web", "--branch", "feature/login", "--action", "stop")
+    assert preview_stack("web", "feature/login") not in _stacks(world)
+    assert _gone(world, login_ns)
+
+    repo.merge("feature/search", "latest")
+    sweep = world.gitops("sweep", "--repo", f"web={world.ci_clone('web', repo.tip('latest'))}")
+    assert "1 preview(s) removed" in sweep.stdout, sweep.stdout
+    assert preview_stack("web", "feature/search") not in _stacks(world)
+    assert _gone(world, search_ns)

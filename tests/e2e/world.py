@@ -1,0 +1,191 @@
+"""One end-to-end test's world: real local clusters, a file backend, the real Pulumi CLI and this repo's
+program, driven the way CI and admins drive it (``ci/release.sh``, ``python -m gitops``, ``pulumi``).
+
+Every assertion reads what the API servers and the backend hold (``KubeClient``, ``pulumi stack
+export``/``stack history --json``), never what the program registered.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gitops.localcluster.cluster import LocalClusters
+from gitops.localcluster.kube import KubeClient
+from gitops.localcluster.project import LocalProject, create_local_project, stack_clusters
+from tests.gitutil import GIT_ENV, GitRepo
+
+ROOT = Path(__file__).resolve().parents[2]
+COMMAND_TIMEOUT = 600  # one pulumi update; a hung one fails the test instead of the CI job
+ROLLOUT_TIMEOUT = 30  # a release that never becomes ready fails after this many seconds
+
+
+def digest(n: int) -> str:
+    """A distinct, valid image digest per build number."""
+    return "sha256:" + f"{n:064x}"
+
+
+@dataclass
+class World:
+    folder: Path
+    clusters: LocalClusters
+    project: LocalProject
+    tools: Mapping[str, Path]
+    repos: dict[str, GitRepo] = field(default_factory=dict)
+    jobs: int = 0
+
+    @property
+    def workdir(self) -> Path:
+        return self.project.workdir
+
+    def env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        base = {k: v for k, v in os.environ.items() if not k.startswith(("PULUMI_", "CI_", "GITOPS_"))}
+        return {**base, **self.project.env, "GITOPS_NOTIFY_CONFIG": '{"gitlab_card": false}', **(extra or {})}
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        extra: Mapping[str, str] | None = None,
+        check: bool = True,
+        cwd: Path | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            list(argv),
+            cwd=cwd or self.workdir,
+            env=self.env(extra),
+            capture_output=True,
+            text=True,
+            timeout=COMMAND_TIMEOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        if check and done.returncode != 0:
+            raise AssertionError(
+                f"{' '.join(argv)} exited {done.returncode}\n--- stdout\n{done.stdout[-6000:]}\n"
+                f"--- stderr\n{done.stderr[-4000:]}"
+            )
+        return done
+
+    def gitops(
+        self, *args: str, extra: Mapping[str, str] | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        return self.run(
+            [str(self.workdir / ".venv" / "bin" / "python"), "-m", "gitops", *args], extra=extra, check=check
+        )
+
+    def pulumi(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.run([str(self.tools["pulumi"]), *args, "--non-interactive"], check=check)
+
+    def release_env(
+        self, stack: str, app: str, commit: str, *, image_digest: str, branch: str | None = None
+    ) -> dict[str, str]:
+        """The variables the staging/prod deploy job of ci/pipeline.yml gives ``ci/release.sh`` (a fresh clone each)."""
+        clone = self.ci_clone(app, commit)
+        return self.env(
+            {
+                **GIT_ENV,
+                "GITOPS_HOME": str(self.workdir),
+                "GITOPS_STACK": stack,
+                "GITOPS_APP": app,
+                "CI_COMMIT_REF_NAME": branch or {"staging": "latest", "prod": "master"}.get(stack, ""),
+                "CI_COMMIT_SHA": commit,
+                "CI_PROJECT_DIR": str(clone),
+                "IMAGE_DIGEST": image_digest,
+                "CI_PIPELINE_URL": f"https://gitlab.example.com/shop/{app}/-/pipelines/1",
+                "GITLAB_USER_LOGIN": "alice",
+            }
+        )
+
+    def release_argv(self, stack: str, app: str, commit: str, *, image_digest: str) -> list[str]:
+        return ["bash", str(self.workdir / "ci" / "release.sh"), "deploy"]
+
+    def ci_release(
+        self, stack: str, app: str, commit: str, *, image_digest: str, branch: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        """``ci/release.sh deploy`` exactly as the staging/prod job of ci/pipeline.yml runs it."""
+        env = self.release_env(stack, app, commit, image_digest=image_digest, branch=branch)
+        done = subprocess.run(
+            self.release_argv(stack, app, commit, image_digest=image_digest),
+            cwd=env["CI_PROJECT_DIR"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=COMMAND_TIMEOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        if check and done.returncode != 0:
+            raise AssertionError(f"release.sh exited {done.returncode}\n{done.stdout[-6000:]}\n{done.stderr[-3000:]}")
+        return done
+
+    def ci_clone(self, app: str, commit: str) -> Path:
+        """A fresh CI-style clone (detached at ``commit``, only origin/* branches), one per job as in CI."""
+        self.jobs += 1
+        clone = self.folder / "ci" / f"job-{self.jobs}-{app}"
+        clone.parent.mkdir(exist_ok=True)
+        return self.repos[app].ci_clone(clone, commit)
+
+    # --- what the backend holds ------------------------------------------------------------------
+    def history(self, stack: str) -> list[dict[str, Any]]:
+        """``pulumi stack history --json``, oldest first."""
+        out = self.pulumi("stack", "history", "--stack", stack, "--json", "--show-secrets=false").stdout
+        return list(reversed(json.loads(out)))
+
+    def export(self, stack: str) -> dict[str, Any]:
+        result: dict[str, Any] = json.loads(self.pulumi("stack", "export", "--stack", stack).stdout)
+        return result
+
+    def outputs(self, stack: str) -> dict[str, Any]:
+        result: dict[str, Any] = json.loads(self.pulumi("stack", "output", "--stack", stack, "--json").stdout)
+        return result
+
+    # --- what the clusters hold ------------------------------------------------------------------
+    def kube(self, cluster: str) -> KubeClient:
+        return self.clusters.client(cluster)
+
+    def deployment(self, cluster: str, namespace: str, name: str) -> dict[str, Any]:
+        found: dict[str, Any] = self.kube(cluster).get(f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}")
+        return found
+
+    def resource_versions(self, cluster: str, namespace: str) -> dict[str, str]:
+        """Every object of the kinds the program declares in ``namespace``: kind/name -> resourceVersion."""
+        client = self.kube(cluster)
+        found = {}
+        for kind, path in (
+            ("Deployment", f"/apis/apps/v1/namespaces/{namespace}/deployments"),
+            ("Service", f"/api/v1/namespaces/{namespace}/services"),
+            ("Secret", f"/api/v1/namespaces/{namespace}/secrets"),
+            ("Ingress", f"/apis/networking.k8s.io/v1/namespaces/{namespace}/ingresses"),
+            ("Job", f"/apis/batch/v1/namespaces/{namespace}/jobs"),
+            ("ServiceAccount", f"/api/v1/namespaces/{namespace}/serviceaccounts"),
+        ):
+            for item in client.get(path)["items"]:
+                found[f"{kind}/{item['metadata']['name']}"] = item["metadata"]["resourceVersion"]
+        namespace_object = client.find(f"/api/v1/namespaces/{namespace}")
+        if namespace_object is not None:
+            found[f"Namespace/{namespace}"] = namespace_object["metadata"]["resourceVersion"]
+        return found
+
+    def app_repo(self, app: str) -> GitRepo:
+        """master <- latest, as the app project has them."""
+        repo = GitRepo(self.folder / "src" / app)
+        repo.checkout("latest", create_from="master")
+        repo.checkout("master")
+        self.repos[app] = repo
+        return repo
+
+
+def start_world(folder: Path, tools: Mapping[str, Path], stacks: Sequence[str]) -> World:
+    clusters = LocalClusters.start(folder / "clusters", stack_clusters(ROOT, stacks), tools)
+    try:
+        project = create_local_project(
+            ROOT, folder, clusters, tools["pulumi"].parent, stacks, rollout_timeout=ROLLOUT_TIMEOUT
+        )
+    except BaseException:
+        clusters.stop()
+        raise
+    return World(folder, clusters, project, tools)
