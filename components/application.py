@@ -11,6 +11,7 @@ from typing import Any, cast
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.providers import OWNED
 from gitops.core.settings import Ingress
 from gitops.core.workloads import Workload
 
@@ -47,7 +48,7 @@ class Application(pulumi.ComponentResource):
         super().__init__("gitops:app:Application", name, None, opts)
         child = pulumi.ResourceOptions(parent=self, provider=provider, deleted_with=namespace, depends_on=[namespace])
         w = workload
-        meta = {"namespace": w.namespace, "labels": w.labels, "annotations": w.annotations}
+        meta = {"namespace": w.namespace, "labels": w.labels, "annotations": {**w.annotations, **OWNED}}
 
         pull = k8s.core.v1.Secret(
             f"{name}-pull",
@@ -191,7 +192,7 @@ class Application(pulumi.ComponentResource):
     def _ingress(
         self, name: str, w: Workload, ingress: Ingress, meta: dict[str, Any], child: pulumi.ResourceOptions
     ) -> k8s.networking.v1.Ingress:
-        annotations = dict(w.annotations)
+        annotations = {**w.annotations, **OWNED}
         tls: list[dict[str, Any]] = []
         if ingress.tls_issuer:
             annotations["cert-manager.io/cluster-issuer"] = ingress.tls_issuer

@@ -7,6 +7,7 @@ import pulumi_kubernetes as k8s
 
 from components.application import AppCredentials, Application
 from components.namespace import AppNamespace, NamespaceSpec
+from gitops.core.naming import APP_ENVIRONMENT_TYPE
 from gitops.core.settings import StackSettings
 from gitops.core.workloads import Workload
 
@@ -36,7 +37,7 @@ class AppEnvironment(pulumi.ComponentResource):
         credentials: AppCredentials,
         provider: k8s.Provider,
         opts: pulumi.ResourceOptions | None = None,
-        type_token: str = "gitops:env:AppEnvironment",
+        type_token: str = APP_ENVIRONMENT_TYPE,
     ) -> None:
         # protect is inherited by every child (pulumi.Resource infers it from the parent): the engine
         # then refuses each delete or replacement of a live staging/prod object (see README, Safety).

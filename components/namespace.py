@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.providers import OWNED
 from gitops.core.settings import Access, Quota
 
 DEVELOPER_ROLE = "gitops-developer-read"
@@ -57,13 +58,13 @@ class AppNamespace(pulumi.ComponentResource):
         psa = {f"pod-security.kubernetes.io/{mode}": "restricted" for mode in ("enforce", "audit", "warn")}
         self.namespace = k8s.core.v1.Namespace(
             f"{name}-ns",
-            metadata={"name": ns, "labels": {**spec.labels, **psa}, "annotations": spec.annotations},
+            metadata={"name": ns, "labels": {**spec.labels, **psa}, "annotations": {**spec.annotations, **OWNED}},
             opts=pulumi.ResourceOptions(parent=self, provider=provider),
         )
         child = pulumi.ResourceOptions(
             parent=self, provider=provider, deleted_with=self.namespace, depends_on=[self.namespace]
         )
-        meta = {"namespace": ns, "labels": spec.labels}
+        meta = {"namespace": ns, "labels": spec.labels, "annotations": OWNED}
         k8s.networking.v1.NetworkPolicy(
             f"{name}-default-deny",
             metadata={**meta, "name": "default-deny-ingress"},

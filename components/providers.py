@@ -11,6 +11,10 @@ import pulumi_kubernetes as k8s
 from gitops.core.settings import StackSettings
 
 RENDER_TARGET = "render"
+# On every object this program declares: Pulumi owns the fields it declares even where someone else wrote
+# them since (`kubectl scale`, `kubectl edit`). Without it, server-side apply refuses the next update with
+# a field conflict, so drift could be reported but never reverted (found with the real engine, tests/e2e).
+OWNED = {"pulumi.com/patchForce": "true"}
 
 
 @dataclass(frozen=True)

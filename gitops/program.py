@@ -31,7 +31,7 @@ from gitops.core.event import WITHOUT_COMMIT, Action, ReleaseEvent, event_from_c
 from gitops.core.freeze import FreezeWindow, check_freeze
 from gitops.core.gitlab_gate import ci_variables
 from gitops.core.gitrepo import BranchFacts, SourceRepo
-from gitops.core.naming import PREVIEW_STACK_PREFIX, preview_id, preview_of_stack
+from gitops.core.naming import PREVIEW_STACK_PREFIX, component_name, preview_id, preview_of_stack
 from gitops.core.planner import Origin, Plan, plan
 from gitops.core.registry import dockerconfig, parse_registry_credentials
 from gitops.core.settings import KUBECONFIG_PREFIX, NAMESPACE, StackSettings, settings_from_config
@@ -242,6 +242,8 @@ async def release(*, now: datetime, environ: Mapping[str, str], root: Path) -> d
             outputs[REGISTRY_OUTPUT] = pulumi.Output.secret(
                 {app: {"username": t.username, "token": t.token} for app, t in sorted(tokens.items())}
             )
+    if event is not None and event.targeted:  # `--target` on this app: the others stay as they are
+        workloads = [w for w in workloads if w.spec.name == event.app]
     credentials = {w.spec.name: _credentials(w, tokens, app_secrets, source) for w in workloads}
     _register(env, settings, stack, kubeconfigs, workloads, credentials)
     return outputs
@@ -336,7 +338,11 @@ def _register(
     for target in cluster_targets(settings, stack, kubeconfigs, protect=not env.is_preview):
         for workload in workloads:
             component(
-                f"{target.name}-{workload.key}", workload, settings, credentials[workload.spec.name], target.provider
+                component_name(target.name, workload.key),
+                workload,
+                settings,
+                credentials[workload.spec.name],
+                target.provider,
             )
 
 

@@ -89,6 +89,7 @@ class FakeBackend:
     locked_updates: int = 0
     resource_count: int = 0
     last_result: RunResult | None = None
+    targets: list[list[str]] = field(default_factory=list)  # the --target URNs of each up
 
     def __post_init__(self) -> None:
         """The app secrets an admin set on the stack (`pulumi config set --secret --path ...`)."""
@@ -132,6 +133,12 @@ def _refresh_events(drift: Mapping[str, int]) -> list[dict[str, Any]]:
         changes[op] = changes.get(op, 0) + 1
     events.append({"sequence": len(events) + 1, "timestamp": 0, "summaryEvent": {"resourceChanges": changes}})
     return events
+
+
+def _under_any(urn: str, targets: list[str]) -> bool:
+    """Is ``urn`` a targeted component or a resource below one (``--target-dependents``)?"""
+    name = urn.rsplit("::", 1)[-1]
+    return any(urn == t or ("AppEnvironment$" in urn and name.startswith(t.rsplit("::", 1)[-1] + "-")) for t in targets)
 
 
 def _blinded(item: dict[str, Any]) -> dict[str, Any]:
@@ -325,6 +332,14 @@ class FakePulumiCommand(auto.PulumiCommand):
             stdout = f"Diagnostics:\n  pulumi:pulumi:Stack (gitops-{b.stack}):\n    error: {exc}\n"
             _fail(stdout, "error: update failed")
         b.outputs = dict(result.outputs)  # registered before resource operations end; kept even if one fails
+        targets = [args[i + 1] for i, a in enumerate(args) if a == "--target"]
+        if targets and b.last_result is not None:  # untargeted resources stay as they are (the engine's same step)
+            kept = [r for r in b.last_result.resources if not _under_any(r.urn, targets)]
+            registered = [
+                r for r in result.resources if _under_any(r.urn, targets) or not r.type.startswith("kubernetes:")
+            ]
+            result = RunResult([*kept, *registered], result.outputs, result.logs)
+        b.targets.append(targets)
         b.last_result = result
         b.resource_count = sum(r.custom for r in result.resources)
         if config.values.get("gitops:commit") in b.fail_commits:

@@ -58,9 +58,9 @@ def release(clone: Path, tmp_path: Path, action: str, **env: str) -> tuple[int, 
 
 
 def config_of(calls: list[str]) -> str:
-    """The `config set-all` that carries the release event."""
-    (set_all,) = [c for c in calls if " config set-all " in c and "gitops:app=" in c]
-    return set_all
+    """The config file (`up --config-file`) that carries the release event."""
+    (config_file,) = [c for c in calls if c.startswith("config-file ") and "gitops:app=" in c]
+    return config_file
 
 
 def test_a_push_to_latest_releases_that_commit_to_staging(
@@ -74,7 +74,8 @@ def test_a_push_to_latest_releases_that_commit_to_staging(
     assert f"gitops:commit={shas['latest']}" in config_of(calls) and "gitops:branch=latest" in config_of(calls)
     (up,) = [c for c in calls if " up " in c]
     assert "--stack staging" in up and f"--message deploy web@{shas['latest'][:8]} from latest by " in up
-    assert any(" config rm-all --stack staging gitops:app" in c for c in calls), "event keys are removed again"
+    assert "--config-file " in up, "the event travels in a config file of its own"
+    assert not any(c.startswith("config ") and "gitops:app" in c for c in calls), "the stack file is never changed"
     assert "DEPLOY_URL=https://web.staging.example.com" in out and "DEPLOY_RESULT=success" in out
 
 
@@ -95,7 +96,8 @@ def test_a_merged_results_pipeline_deploys_the_mr_source_commit(
     assert code == 0, out
     stack = preview_stack("web", "feature/x")
     assert f"gitops:commit={shas['feature/x']}" in config_of(calls) and "gitops:branch=feature/x" in config_of(calls)
-    assert f"--stack {stack}" in config_of(calls), "the preview's own stack"
+    (up,) = [c for c in calls if c.startswith("up ") or " up " in c]
+    assert f"--stack {stack}" in up, "the preview's own stack"
     assert any(c.endswith("config --show-secrets --json --stack preview") for c in calls), "settings copied"
     assert "DEPLOY_URL=https://" + stack.removeprefix("preview-") + ".preview.example.com" in out
 

@@ -155,7 +155,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     }
     if args.repo:  # the baseline checks the target against the app's clone
         event["sourceRepo"] = str(Path(args.repo).resolve())
-    admin.release(event, message, on_output=_print)
+    admin.release(event, message, on_output=_print, target_app=plan.app)
     print(f"rolled back {plan.app} to {plan.target.commit}; {short_commit(plan.current.commit)} is on hold")
     catalog = load_catalog(args.root / "apps.yaml")
     report = ReleaseReport(
@@ -179,7 +179,7 @@ def cmd_hold_clear(args: argparse.Namespace) -> int:
     admin = _admin(args)
     message = update_message("clear-hold", args.app, actor=_actor(), reason=args.reason)
     event = {"app": args.app, "action": "clear-hold", "reason": args.reason}
-    admin.release(event, message, on_output=_print)
+    admin.release(event, message, on_output=_print, target_app=args.app)
     print(f"hold on {args.app} cleared")
     return 0
 
@@ -275,7 +275,7 @@ def cmd_release(args: argparse.Namespace) -> int:
     before = _readable_state(admin)
     live = before.state.releases.get(args.app) if before is not None else None
     try:
-        admin.release_when_unlocked(event, message, _print, wait_seconds=wait)
+        admin.release_when_unlocked(event, message, _print, wait_seconds=wait, target_app=args.app)
         # the release notes of the report: what this release brings since the one before it
         previous = {"PREVIOUS_COMMIT": live.commit} if live is not None and live.commit != args.commit else {}
         _write_dotenv(args.dotenv, {"DEPLOY_RESULT": "success", **previous})
@@ -306,7 +306,7 @@ def cmd_release(args: argparse.Namespace) -> int:
     )
     restore_event = {**restore.event(args.branch), **({"sourceRepo": event["sourceRepo"]} if args.repo else {})}
     try:
-        admin.release_when_unlocked(restore_event, restore_message, _print, wait_seconds=wait)
+        admin.release_when_unlocked(restore_event, restore_message, _print, wait_seconds=wait, target_app=args.app)
     except auto.CommandError as exc:
         print(f"error: the restore of {args.app} to {restore.commit} failed too; an admin must act:{exc}")
         reason = f"failed; restoring {short_commit(restore.commit)} failed too: an admin must act"
@@ -449,7 +449,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
     commit = os.environ.get("CI_COMMIT_SHA", "")
     pipeline = os.environ.get("CI_PIPELINE_URL") or "-"
     message = f"apply deploy repo {commit[:8] or 'settings'} by {_actor()} (pipeline {pipeline})"
-    admin.release_when_unlocked({}, message, _print, wait_seconds=wait)
+    # with a refresh first: every app is reconciled, objects changed by hand included
+    admin.release_when_unlocked({}, message, _print, wait_seconds=wait, refresh=True)
     print(f"stack {args.stack}: settings applied")
     return 0
 

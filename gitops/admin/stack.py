@@ -17,8 +17,11 @@ import yaml
 from pulumi import automation as auto
 
 from gitops.admin.history import HistoryEntry, ledger
+from gitops.core.environments import environment_for_stack
 from gitops.core.errors import StateError
-from gitops.core.settings import EVENT_KEYS, NAMESPACE
+from gitops.core.naming import app_component_urns
+from gitops.core.settings import EVENT_KEYS, NAMESPACE, settings_from_config
+from gitops.core.stackfile import load_stack_config
 
 PAGE_SIZE = 2000  # 5,000 updates: three history calls
 MAX_PAGES = 10_000
@@ -112,12 +115,48 @@ class StackAdmin:
                 f"`pulumi stack output --json` of {self.name} did not answer JSON ({exc}); check the CLI and backend"
             ) from None
 
-    def release(self, event: Mapping[str, str], message: str, on_output: Callable[[str], None]) -> None:
+    def release(
+        self,
+        event: Mapping[str, str],
+        message: str,
+        on_output: Callable[[str], None],
+        *,
+        target_app: str | None = None,
+        refresh: bool = False,
+    ) -> None:
         """`pulumi up` with the event as config, given in a config file of its own (`--config-file`): the
         stack file is never changed, so a later update without the event re-applies the state, and two
-        releases started from one folder at once never read each other's event."""
+        releases started from one folder at once never read each other's event.
+
+        ``target_app``: the update changes that app only. It runs with ``--target`` on the app's components
+        (``--target-dependents`` reaches everything below them) and the program, told by
+        ``gitops:targeted``, registers only them: every other app's resources are neither registered, nor
+        checked, nor diffed, nor deleted (the engine keeps untargeted resources as they are), so its cost
+        follows that app, not the number of apps in the stack.
+
+        ``refresh``: read every object from the clusters first (`--refresh`), so what someone changed by hand
+        is put back too (a plain apply reconciles everything)."""
+        targets = self.app_targets(target_app) if target_app else None
+        if target_app:
+            event = {**event, "targeted": "true"}
         with self._event_config(event) as config_file:
-            self._stack.up(message=message, on_output=on_output, config_file=config_file)
+            self._stack.up(
+                message=message,
+                on_output=on_output,
+                config_file=config_file,
+                target=targets,
+                target_dependents=True if targets else None,
+                refresh=refresh or None,
+            )
+
+    def app_targets(self, app: str) -> list[str]:
+        """The URNs of ``app``'s components on every cluster of this stack."""
+        env = environment_for_stack(self.name)
+        config = load_stack_config(self.root, self.name)
+        raw = {k.removeprefix(f"{NAMESPACE}:"): v for k, v in config.values.items() if k.startswith(f"{NAMESPACE}:")}
+        settings = settings_from_config(env, raw, source=f"Pulumi.{self.name}.yaml")
+        project = yaml.safe_load((self.root / "Pulumi.yaml").read_text(encoding="utf-8"))["name"]
+        return app_component_urns(self.name, str(project), [c.name for c in settings.clusters], app, env.name)
 
     @contextlib.contextmanager
     def _event_config(self, event: Mapping[str, str]) -> Iterator[str]:
@@ -131,10 +170,21 @@ class StackAdmin:
             yield str(path)
 
     def release_when_unlocked(
-        self, event: Mapping[str, str], message: str, on_output: Callable[[str], None], *, wait_seconds: float
+        self,
+        event: Mapping[str, str],
+        message: str,
+        on_output: Callable[[str], None],
+        *,
+        wait_seconds: float,
+        target_app: str | None = None,
+        refresh: bool = False,
     ) -> None:
         """``release``, waiting while another update holds the stack's lock."""
-        self.with_lock_wait(lambda: self.release(event, message, on_output), on_output, wait_seconds=wait_seconds)
+        self.with_lock_wait(
+            lambda: self.release(event, message, on_output, target_app=target_app, refresh=refresh),
+            on_output,
+            wait_seconds=wait_seconds,
+        )
 
     def preview(self) -> tuple[dict[str, int], str]:
         """What `pulumi up` with no release event would change (`pulumi preview --diff`): counts and the diff."""

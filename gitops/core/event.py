@@ -27,6 +27,8 @@ ADMIN_ACTIONS = frozenset({Action.ROLLBACK, Action.CLEAR_HOLD, Action.RESTORE, A
 NEEDS_REASON = frozenset({Action.ROLLBACK, Action.CLEAR_HOLD, Action.RETIRE})
 WITHOUT_COMMIT = frozenset({Action.STOP, Action.CLEAR_HOLD, Action.RETIRE, Action.INIT})
 MAX_REASON = 300
+# actions that change one app only: the release command runs them as a targeted update (gitops:targeted)
+TARGETABLE = frozenset({Action.DEPLOY, Action.ROLLBACK, Action.RESTORE, Action.CLEAR_HOLD})
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,9 @@ class ReleaseEvent:
     action: Action
     reason: str | None = None
     digest: str | None = None  # sha256:<64 hex> of the image built from ``commit``: what actually runs
+    # the update runs with `--target` on this app's components: only they are registered, every other
+    # app's resources stay as they are (set by `gitops release`/`rollback`/`hold clear`, never by hand)
+    targeted: bool = False
 
     def describe(self, env: Environment) -> str:
         if self.action is Action.INIT:
@@ -75,6 +80,7 @@ def event_from_config(env: Environment, raw: Mapping[str, Any], catalog: Catalog
     app, commit, branch = _text(raw, "app"), _text(raw, "commit"), _text(raw, "branch")
     action_text, reason = _text(raw, "action"), _checked_reason(_text(raw, "reason"))
     digest = _text(raw, "digest")
+    targeted = _targeted(_text(raw, "targeted"))
     if digest is not None and not DIGEST.match(digest):
         raise ConfigError(
             f"gitops:digest {bounded(repr(digest), 80)} is not an image digest (sha256: and 64 lower-case hex); "
@@ -87,6 +93,11 @@ def event_from_config(env: Environment, raw: Mapping[str, Any], catalog: Catalog
     except ValueError:
         choices = ", ".join(a.value for a in Action)
         raise ConfigError(f"gitops:action {bounded(repr(action_text), 40)} is not one of: {choices}") from None
+    if targeted and (env.is_preview or action not in TARGETABLE):
+        raise ConfigError(
+            f"gitops:targeted is for staging/prod {', '.join(sorted(a.value for a in TARGETABLE))}, "
+            f"not {action.value} in {env.name}; remove it"
+        )
     if branch is not None:
         try:
             require_branch_name(branch)
@@ -129,7 +140,7 @@ def event_from_config(env: Environment, raw: Mapping[str, Any], catalog: Catalog
     if action in WITHOUT_COMMIT:
         if commit is not None or digest is not None:
             raise ConfigError(f"gitops:commit and gitops:digest are not used by {action.value}; remove them")
-        return ReleaseEvent(app, branch, None, action, reason)
+        return ReleaseEvent(app, branch, None, action, reason, targeted=targeted)
     if digest is None and not env.is_preview:
         raise ConfigError(
             f"gitops:digest is required for {action.value} in {env.name}: staging and prod run images pinned by "
@@ -142,4 +153,10 @@ def event_from_config(env: Environment, raw: Mapping[str, Any], catalog: Catalog
             f"gitops:commit {bounded(repr(commit), 60)} is not a full 40-hex commit SHA; the release version is "
             "the commit id (use $CI_COMMIT_SHA, not a short SHA or a tag)"
         )
-    return ReleaseEvent(app, branch, commit.lower(), action, reason, digest)
+    return ReleaseEvent(app, branch, commit.lower(), action, reason, digest, targeted)
+
+
+def _targeted(text: str | None) -> bool:
+    if text not in (None, "true", "false"):
+        raise ConfigError(f"gitops:targeted must be true or false, not {bounded(repr(text), 40)}")
+    return text == "true"

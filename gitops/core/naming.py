@@ -57,3 +57,23 @@ def app_host(app: str, domain: str) -> str:
 
 def short_commit(commit: str) -> str:
     return commit[:8]
+
+
+APP_ENVIRONMENT_TYPE = "gitops:env:AppEnvironment"
+
+
+def release_key(app: str, environment: str) -> str:
+    """A staging/prod release's key (its resources' name part): ``<app>-<environment>``."""
+    return f"{app}-{environment}"
+
+
+def component_name(cluster: str, key: str) -> str:
+    """The name of one app's component on one cluster: every resource of it is named below it."""
+    return f"{cluster}-{key}"
+
+
+def app_component_urns(stack: str, project: str, clusters: list[str], app: str, environment: str) -> list[str]:
+    """The URNs of one staging/prod app's components, one per cluster: what a release targets
+    (``pulumi up --target <urn> --target-dependents`` reaches every resource below them)."""
+    key = release_key(app, environment)
+    return [f"urn:pulumi:{stack}::{project}::{APP_ENVIRONMENT_TYPE}::{component_name(c, key)}" for c in clusters]

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from gitops.core.catalog import AppSpec, Autoscaling, Catalog, Resources
 from gitops.core.environments import Environment
-from gitops.core.naming import app_host, preview_host
+from gitops.core.naming import app_host, preview_host, release_key
 from gitops.core.settings import StackSettings
 from gitops.core.state import StackState
 
@@ -84,7 +84,7 @@ def release_workloads(env: Environment, settings: StackSettings, catalog: Catalo
         spec = catalog.apps[name]
         result.append(
             Workload(
-                key=f"{name}-{env.name}",
+                key=release_key(name, env.name),
                 spec=spec,
                 environment=env.name,
                 namespace=name,

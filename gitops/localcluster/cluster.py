@@ -32,7 +32,7 @@ from gitops.localcluster.pki import Pki, create_pki
 BROKEN_DIGEST = "sha256:" + "bad0" * 16
 STATE_FILE = "clusters.json"
 START_TIMEOUT = 120.0
-STOP_TIMEOUT = 15.0
+STOP_TIMEOUT = 3.0  # throw-away clusters: no graceful shutdown needed
 CLIENTS = {
     "admin": "/O=system:masters/CN=gitops-admin",
     "controller-manager": "/O=system:masters/CN=system:kube-controller-manager",

@@ -107,7 +107,7 @@ def test_an_app_removed_from_the_catalog_keeps_running_until_retired(
     world.ci_release("staging", "api", api_commit, image_digest=digest(2))
     catalog = world.workdir / "apps.yaml"
     full = catalog.read_text()
-    api_versions = world.resource_versions("staging", "api")
+    api_versions = world.settled_versions("staging", "api")
 
     catalog.write_text(full[: full.index("  api:")])  # someone deletes api from the catalog
     applied = world.gitops("apply", "--stack", "staging", "--lock-wait", "0", check=False)

@@ -62,7 +62,7 @@ def test_fast_forward_release_updates_and_an_older_commit_changes_nothing(
     _staging_with(world, first, second)
     assert _image(world) == f"{IMAGE}@{digest(2)}"
     assert world.deployment("staging", "web", "web")["metadata"]["labels"]["app.kubernetes.io/version"] == second
-    before = world.resource_versions("staging", "web")
+    before = world.settled_versions("staging", "web")
     updates_before = len(world.history("staging"))
 
     old = world.ci_release("staging", "web", first, image_digest=digest(1), check=False)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -170,6 +171,22 @@ class World:
             found[f"Namespace/{namespace}"] = namespace_object["metadata"]["resourceVersion"]
         return found
 
+    def settled_versions(
+        self, cluster: str, namespace: str, *, quiet_seconds: float = 3, timeout: float = 60
+    ) -> dict[str, str]:
+        """``resource_versions`` once the controllers are done with a fresh rollout (an HPA scaling the
+        Deployment to its minimum, status updates): the same for ``quiet_seconds`` in a row."""
+        deadline = time.monotonic() + timeout
+        last, since = self.resource_versions(cluster, namespace), time.monotonic()
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            now = self.resource_versions(cluster, namespace)
+            if now != last:
+                last, since = now, time.monotonic()
+            elif time.monotonic() - since >= quiet_seconds:
+                return now
+        raise AssertionError(f"the objects in {cluster}/{namespace} kept changing for {timeout:.0f}s")
+
     def app_repo(self, app: str) -> GitRepo:
         """master <- latest, as the app project has them."""
         repo = GitRepo(self.folder / "src" / app)
@@ -179,11 +196,19 @@ class World:
         return repo
 
 
-def start_world(folder: Path, tools: Mapping[str, Path], stacks: Sequence[str]) -> World:
+def start_world(
+    folder: Path, tools: Mapping[str, Path], stacks: Sequence[str], *, catalog_text: str | None = None
+) -> World:
     clusters = LocalClusters.start(folder / "clusters", stack_clusters(ROOT, stacks), tools)
     try:
         project = create_local_project(
-            ROOT, folder, clusters, tools["pulumi"].parent, stacks, rollout_timeout=ROLLOUT_TIMEOUT
+            ROOT,
+            folder,
+            clusters,
+            tools["pulumi"].parent,
+            stacks,
+            rollout_timeout=ROLLOUT_TIMEOUT,
+            catalog_text=catalog_text,
         )
     except BaseException:
         clusters.stop()
