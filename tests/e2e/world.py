@@ -136,8 +136,11 @@ class World:
         out = self.pulumi("stack", "history", "--stack", stack, "--json", "--show-secrets=false").stdout
         return list(reversed(json.loads(out)))
 
-    def export(self, stack: str) -> dict[str, Any]:
-        result: dict[str, Any] = json.loads(self.pulumi("stack", "export", "--stack", stack).stdout)
+    def export(self, stack: str, *, show_secrets: bool = False) -> dict[str, Any]:
+        """``pulumi stack export``; secrets are ciphertext with a fresh nonce at every checkpoint write unless
+        ``show_secrets``."""
+        flags = ["--show-secrets"] if show_secrets else []
+        result: dict[str, Any] = json.loads(self.pulumi("stack", "export", "--stack", stack, *flags).stdout)
         return result
 
     def outputs(self, stack: str) -> dict[str, Any]:
