@@ -117,6 +117,8 @@ def create_local_project(
     command = auto.PulumiCommand(root=str(tools_bin.parent))  # <root>/bin/pulumi: the built CLI
     for stack in stacks:
         config = local_stack_config(root, stack, rollout_timeout=rollout_timeout)
+        if catalog_text is not None:  # the repo's overrides name the repo's apps
+            config.pop("gitops:overrides", None)
         (workdir / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump({"config": config}, sort_keys=False))
         handle = auto.create_or_select_stack(
             stack_name=stack,
