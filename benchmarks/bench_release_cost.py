@@ -116,9 +116,12 @@ def evaluation_seconds(apps: int, repeat: int = 3) -> float:
         path = Path(folder) / "apps.yaml"
         path.write_text(catalog(apps))
         repo = GitRepo(Path(folder) / "app-000")
+        live = repo.head()
         commit = repo.commit("release")
         previous = {
-            "releases": {f"app-{i:03d}": release_record(f"{i + 1:040x}", i + 1) for i in range(apps)},
+            "releases": {
+                f"app-{i:03d}": release_record(live if i == 0 else f"{i + 1:040x}", i + 1) for i in range(apps)
+            },
             "previews": {},
             "holds": {},
         }
@@ -148,6 +151,14 @@ def measure(tools: dict[str, Path], apps: int, folder: Path) -> dict[str, float]
         world.clusters.stop()
 
 
+def report(label: str, figures: dict[str, float]) -> None:
+    print(
+        f"{label:8} seed {figures['seed']:6.1f} s; one release {figures['one']:5.1f} s "
+        f"(untargeted {figures['untargeted']:5.1f} s); two together {figures.get('two', 0):5.1f} s",
+        flush=True,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--apps", type=int, default=50)
@@ -155,13 +166,10 @@ def main() -> None:
     tools = build_tools()
     with tempfile.TemporaryDirectory(prefix="bench-release-") as folder:
         small = measure(tools, 1, Path(folder) / "small")
+        report("1 app", small)
         large = measure(tools, args.apps, Path(folder) / "large")
+        report(f"{args.apps} apps", large)
     one_eval, many_eval = evaluation_seconds(1), evaluation_seconds(args.apps)
-    for label, figures in (("1 app", small), (f"{args.apps} apps", large)):
-        print(
-            f"{label:8} seed {figures['seed']:6.1f} s; one release {figures['one']:5.1f} s "
-            f"(untargeted {figures['untargeted']:5.1f} s); two together {figures.get('two', 0):5.1f} s"
-        )
     print(f"evaluation: 1 app {one_eval:.3f} s CPU, {args.apps} apps {many_eval:.3f} s CPU")
     print(
         f"release cost: {args.apps} apps / 1 app = {large['one'] / small['one']:.2f}; "

@@ -66,10 +66,18 @@ class ReleaseGate(pulumi.ComponentResource):
         secrets: GateSecrets,
         provider: gitlab.Provider,
         opts: pulumi.ResourceOptions | None = None,
+        *,
+        only_app: str | None = None,
     ) -> None:
+        """``only_app``: a targeted release of that app registers only its pull token (the one value it
+        needs); every other GitLab resource is untargeted, so the engine keeps it as it is."""
         super().__init__("gitops:gitlab:ReleaseGate", name, None, opts)
         self._child = pulumi.ResourceOptions(parent=self, provider=provider)
         self._env, self._settings = env, settings
+        if only_app is not None:
+            self.pull_tokens = self._pull_tokens(catalog, only=only_app)
+            self.register_outputs({"environment_scope": ENVIRONMENT_SCOPE[env.name]})
+            return
         self._app_paths = [spec.gitlab_project for _, spec in sorted(catalog.apps.items())]
         projects = self._app_projects(catalog)
         self.pull_tokens = self._pull_tokens(catalog)
@@ -99,13 +107,15 @@ class ReleaseGate(pulumi.ComponentResource):
             self._schedule(f"{name}-drift", f"gitops: drift check of {env.name}", settings.drift_schedule, variables)
         self.register_outputs({"environment_scope": ENVIRONMENT_SCOPE[env.name]})
 
-    def _pull_tokens(self, catalog: Catalog) -> dict[str, PullToken]:
+    def _pull_tokens(self, catalog: Catalog, only: str | None = None) -> dict[str, PullToken]:
         """One read_registry deploy token per app project for this environment. Its name carries
         ``registry_token_rotation``: change that to rotate (the new token is created and the pull Secrets
         updated before the old token is deleted)."""
         rotation = self._settings.registry_token_rotation
         tokens = {}
         for app, spec in sorted(catalog.apps.items()):
+            if only is not None and app != only:
+                continue
             username = token_username(self._env.name, app)
             token = gitlab.ProjectDeployToken(
                 f"{self._env.name}-{app}-registry-pull-{rotation}",

@@ -232,8 +232,9 @@ async def release(*, now: datetime, environ: Mapping[str, str], root: Path) -> d
     if shared_tokens is None:  # one owner of the pull credentials: the environment's own stack
         if settings.gitlab is not None and settings.gitlab.managed:
             provider = gitlab.Provider(f"{stack}-gitlab", base_url=settings.gitlab.base_url, early_auth_check=False)
+            only = event.app if event is not None and event.targeted else None
             gate = ReleaseGate(
-                f"{stack}-gitlab", env, settings.gitlab, catalog, settings.domain, gate_secrets, provider
+                f"{stack}-gitlab", env, settings.gitlab, catalog, settings.domain, gate_secrets, provider, only_app=only
             )
             tokens = gate.pull_tokens
         else:

@@ -45,6 +45,9 @@ def test_a_targeted_release_registers_only_its_app_and_carries_the_others(tmp_pa
                                                           "prod-us-web-prod"}  # fmt: skip
     assert _components(targeted, APPLICATION) == {"prod-eu-api-prod", "prod-us-api-prod"}
     assert targeted.outputs["releases"] == full.outputs["releases"]  # the state still holds every app
+    gitlab = sorted(r.type.rsplit(":", 1)[-1] for r in targeted.resources if r.type.startswith("gitlab:"))
+    assert gitlab == ["ProjectDeployToken"], gitlab  # only the pull token it needs; the rest stays untargeted
+    assert len([r for r in full.resources if r.type.startswith("gitlab:")]) > 10
     assert set(targeted.outputs["releases"]) == {"web", "api"}
 
 
