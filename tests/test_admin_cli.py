@@ -11,7 +11,7 @@ import pytest
 from pulumi import automation as auto
 
 from gitops.admin.messages import update_message
-from gitops.admin.stack import PAGE_SIZE, StackAdmin
+from gitops.admin.stack import LOCK_POLL_SECONDS, PAGE_SIZE, StackAdmin
 from gitops.cli import main
 from gitops.core.settings import EVENT_KEYS
 from tests.fake_pulumi import FakeBackend, FakePulumiCommand, history_item
@@ -181,7 +181,7 @@ def test_drift_waits_for_a_locked_stack(capsys: pytest.CaptureFixture[str], monk
     assert cli(backend, "drift", "--stack", "prod", "--lock-wait", "1200") == 3
     out = capsys.readouterr().out
     assert out.count("stack prod is locked by another update; waiting") == 2 and "DRIFT" in out
-    assert slept == [15, 15]
+    assert slept == [LOCK_POLL_SECONDS, LOCK_POLL_SECONDS]
 
 
 def test_message_command_prints_the_agreed_format(capsys: pytest.CaptureFixture[str]) -> None:

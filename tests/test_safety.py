@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from gitops.admin.stack import StackAdmin
+from gitops.admin.stack import LOCK_POLL_SECONDS, StackAdmin
 from gitops.cli import main
 from gitops.core.naming import preview_id
 from gitops.offline.engine import ProgramRefused, RunResult
@@ -223,7 +223,7 @@ def test_a_locked_stack_is_waited_for_then_released(
     monkeypatch.setattr("gitops.admin.stack.time.sleep", slept.append)
     assert release_cli(backend, repo, m2, tmp_path / "deploy.env", "--lock-wait", "1200") == 0
     assert "stack prod is locked by another update; waiting" in capsys.readouterr().out
-    assert slept == [15, 15] and backend.outputs["releases"]["web"]["commit"] == m2
+    assert slept == [LOCK_POLL_SECONDS, LOCK_POLL_SECONDS] and backend.outputs["releases"]["web"]["commit"] == m2
 
 
 def test_a_lock_that_outlasts_the_wait_changes_nothing(

@@ -25,7 +25,7 @@ from gitops.core.stackfile import load_stack_config
 
 PAGE_SIZE = 2000  # 5,000 updates: three history calls
 MAX_PAGES = 10_000
-LOCK_POLL_SECONDS = 15
+LOCK_POLL_SECONDS = 3  # a waiting release retries this often: a failed try costs one CLI start, no update
 NOT_INFRASTRUCTURE = frozenset({"pulumi:pulumi:StackReference"})
 
 

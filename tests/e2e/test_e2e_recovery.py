@@ -122,3 +122,24 @@ def test_an_app_removed_from_the_catalog_keeps_running_until_retired(
     assert namespace is None or namespace["metadata"].get("deletionTimestamp")
     assert "api" not in world.outputs("staging")["releases"]
     assert world.deployment("staging", "web", "web")["metadata"]["labels"]["app.kubernetes.io/version"] == web_commit
+
+
+def test_a_settings_change_that_would_replace_live_objects_is_refused_and_deletes_nothing(
+    world_factory: Callable[[Sequence[str]], World],
+) -> None:
+    """A new cluster_identifier makes the provider, and so every object on it, a replacement: protect makes
+    the engine refuse it; nothing is deleted or replaced (README, Safety guarantees: do it on purpose)."""
+    world = world_factory(["staging"])
+    first, _ = _two_releases(world)
+    before = world.settled_versions("staging", "web")
+    stack_file = world.workdir / "Pulumi.staging.yaml"
+    stack_file.write_text(
+        stack_file.read_text().replace("cluster_identifier: staging-cluster", "cluster_identifier: moved")
+    )
+
+    applied = world.gitops("apply", "--stack", "staging", "--lock-wait", "0", check=False)
+
+    assert applied.returncode != 0
+    assert "protect" in applied.stdout + applied.stderr
+    assert world.resource_versions("staging", "web") == before
+    assert world.outputs("staging")["releases"]["web"]["commit"] != first  # still the second release
