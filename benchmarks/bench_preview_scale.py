@@ -70,7 +70,7 @@ def one_deploy(count: int, repo: Path, commit: str) -> tuple[int, int, float]:
     argv += ["--repo", str(repo)]
     policy = PreviewPolicy(ttl_hours=72, max_previews=count + 10)
     with (
-        mock.patch("gitops.admin.commands.preview_policy", lambda root: policy),
+        mock.patch("gitops.admin.releases.preview_policy", lambda root: policy),
         mock.patch("gitops.admin.previews.utc_now", lambda: NOW),
         contextlib.redirect_stdout(io.StringIO()),
     ):

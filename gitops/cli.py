@@ -1,4 +1,4 @@
-"""``python -m gitops``: the offline render, the built-in sample, and (later) the admin commands."""
+"""``python -m gitops``: the offline render, the built-in sample, the admin commands and the report step."""
 
 from __future__ import annotations
 

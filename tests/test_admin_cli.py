@@ -261,3 +261,13 @@ def test_a_broken_pulumi_cli_is_a_one_line_error(
     assert main(["rollback", "--stack", "prod", "--reason", "x", "--dry-run"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: the Pulumi CLI does not run") and "Traceback" not in err
+
+
+def test_help_names_the_admin_commands_as_they_are(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])
+    assert done.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    assert "(later)" not in text and "the admin commands" in text
+    for command in ("history", "rollback", "release", "retire", "sweep", "notify"):
+        assert command in text

@@ -451,3 +451,28 @@ def test_the_card_history_of_a_rollback_names_both_commits() -> None:
     )  # fmt: skip
     card = render_card(updated_state({"environments": {}, "events": []}, report, datetime(2026, 3, 4)), report)
     assert "prod · rollback from `cccccccc` to `bbbbbbbb` · success · by bob · reason: 500s" in card
+
+
+def test_green_deploy_with_red_tests_is_red_everywhere_and_mentions_the_author(
+    servers: dict[str, Any], tmp_path: Path
+) -> None:
+    """One definition of red (deploy failed or a functional test failed) for the card, the status, the
+    author reply and every chat message: DingTalk and Slack mention the mapped author here too."""
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (reports / "functional.xml").write_text(JUNIT_FAIL)
+    config = json.loads(notify_config(servers))
+    config["chat_users"] = {"alice": {"dingtalk_mobile": "13800000000", "slack_user_id": "U024BE7LH"}}
+
+    done = notify(ci_env(servers, tmp_path, result="success"), json.dumps(config), reports)
+
+    assert done.returncode == 0, done.stdout  # the deploy succeeded; the report is red
+    card, mention = servers["dingtalk"].messages
+    assert card["msgtype"] == "actionCard" and "tests FAILED" in card["actionCard"]["title"]
+    assert mention["at"] == {"atMobiles": ["13800000000"], "isAtAll": False}
+    assert "tests FAILED" in mention["text"]["content"]
+    slack = servers["slack"].messages[0]
+    assert slack["text"].startswith("<@U024BE7LH> ") and "tests FAILED" in slack["text"]
+    assert servers["gitlab"].state.statuses[-1]["state"] == "failed"
+    bodies = [n.body for n in servers["gitlab"].state.notes[5]]
+    assert any(b.startswith("@dev1 ") for b in bodies), "the MR author gets the reply"

@@ -119,7 +119,7 @@ def test_ttl_and_cap_at_deploy_time_never_remove_the_preview_being_deployed(
 ) -> None:
     git, _ = web_repo
     monkeypatch.setattr(
-        "gitops.admin.commands.preview_policy", lambda root: PreviewPolicy(ttl_hours=72, max_previews=2)
+        "gitops.admin.releases.preview_policy", lambda root: PreviewPolicy(ttl_hours=72, max_previews=2)
     )
 
     def at(when: datetime, branch: str) -> None:
@@ -139,7 +139,7 @@ def test_status_lists_every_live_preview_with_idle_time(
 ) -> None:
     git, shas = web_repo
     assert deploy(project, git, "feature/login", shas["feature/login"]) == 0
-    monkeypatch.setattr("gitops.admin.commands.utc_now", lambda: NOW + timedelta(hours=5))
+    monkeypatch.setattr("gitops.admin.audit.utc_now", lambda: NOW + timedelta(hours=5))
     capsys.readouterr()
     assert cli(project, "status", "--stack", "preview") == 0
     out = capsys.readouterr().out

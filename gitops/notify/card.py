@@ -37,7 +37,7 @@ def updated_state(state: dict[str, Any], report: ReleaseReport, now: datetime) -
     environments = dict(state["environments"])
     environments[report.environment] = {
         "commit": report.commit,
-        "result": "success" if report.verified else "failed",
+        "result": "failed" if report.red else "success",
         "url": report.url,
         "health": report.health,
         "when": when,
@@ -48,7 +48,7 @@ def updated_state(state: dict[str, Any], report: ReleaseReport, now: datetime) -
         "environment": report.environment,
         "action": report.action,
         "commit": report.commit,
-        "result": "success" if report.verified else "failed",
+        "result": "failed" if report.red else "success",
         "actor": report.actor,
         "reason": report.reason,
         "from": report.related_commits[0] if report.action == "rollback" and report.related_commits else "",

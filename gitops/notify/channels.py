@@ -78,7 +78,7 @@ class DingTalk:
         else:
             body = {"msgtype": "markdown", "markdown": {"title": render.dingtalk_title(report), "text": text}}
         self._post(body, until)
-        if not report.ok and self.mention.dingtalk_mobile:
+        if report.red and self.mention.dingtalk_mobile:
             mobile = self.mention.dingtalk_mobile
             content = f"@{mobile} {render.dingtalk_title(report)}"
             self._post(
@@ -124,7 +124,7 @@ class Slack:
 
     def send(self, report: ReleaseReport, now: datetime) -> None:
         text = render.slack_text(report)
-        if not report.ok and self.mention.slack_user_id:
+        if report.red and self.mention.slack_user_id:
             text = f"<@{self.mention.slack_user_id}> {text}"
         blocks: list[dict[str, object]] = [{"type": "section", "text": {"type": "mrkdwn", "text": text[:2900]}}]
         buttons = render.buttons(report, self.rollback_doc_url)
@@ -188,8 +188,10 @@ class GitLabCard:
         client = self._client()
         project = client.projects.get(report.project, lazy=True)
         commit = project.commits.get(report.commit, lazy=True)
-        description = report.title + ("" if report.verified or not report.ok else f"; tests: {report.tests.line()}")
-        commit.statuses.create(self._status(report, "success" if report.verified else "failed", description))
+        description = render.plain_title(report) + (
+            "" if not report.red or not report.ok else f"; tests: {report.tests.line()}"
+        )
+        commit.statuses.create(self._status(report, "failed" if report.red else "success", description))
         if report.action == "rollback":  # the commit rolled back from no longer runs there: say so on it
             for gone in report.related_commits:
                 project.commits.get(gone, lazy=True).statuses.create(
@@ -226,7 +228,7 @@ class GitLabCard:
 
         def body(old: str) -> str:
             before = card_state(old)["environments"].get(report.environment, {})
-            turned_red.append(not report.verified and before.get("result") != "failed")
+            turned_red.append(report.red and before.get("result") != "failed")
             return render_card(updated_state(card_state(old), report, now), report)
 
         upsert_marked_note(mr, me, has_marker, body)

@@ -17,6 +17,7 @@ from gitops.core.settings import NotifySettings, StackSettings, settings_from_co
 from gitops.core.stackfile import load_stack_config
 from gitops.core.validation import parse_model
 from gitops.notify.dispatch import Outcome, channels_from, deliver, exit_code, health_of, redactor
+from gitops.notify.render import plain_title
 from gitops.notify.report import ReleaseReport, report_from_ci
 
 OVERRIDE_ENV = "GITOPS_NOTIFY_CONFIG"
@@ -37,7 +38,7 @@ def send(report: ReleaseReport, notify: NotifySettings, environ: Mapping[str, st
     """Deliver to every configured channel and print one line per channel (secrets redacted)."""
     redact = redactor(environ)
     channels = channels_from(notify, environ, report)
-    print(redact(f"notify: {report.title}; tests: {report.tests.line()}"))
+    print(redact(f"notify: {plain_title(report)}; tests: {report.tests.line()}"))
     outcomes = deliver(report, channels, now, deadline=notify.deadline_seconds, redact=redact)
     for outcome in outcomes:
         print(f"notify: {outcome.channel} " + ("delivered" if outcome.ok else f"FAILED: {outcome.detail}"))

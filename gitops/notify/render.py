@@ -20,9 +20,14 @@ def headline(report: ReleaseReport, esc: Escape) -> str:
         gone = report.related_commits[0][:8] if report.related_commits else "?"
         verdict = "" if report.ok else " FAILED"
         return f"{report.app} rolled back in {report.environment} from {gone} to {report.commit[:8]}{verdict}"
-    verdict = "released" if report.ok else "FAILED"
+    verdict = "FAILED" if not report.ok else "released, tests FAILED" if report.red else "released"
     where = f"({report.commit[:8]} from {esc(report.branch)})"
     return f"{report.app} {report.action} to {report.environment} {verdict} {where}"
+
+
+def plain_title(report: ReleaseReport) -> str:
+    """The headline as plain text, for logs and the commit status; each channel renders its own escaped one."""
+    return headline(report, escape.one_line)
 
 
 def summary_lines(report: ReleaseReport, esc: Escape, code: Escape) -> list[str]:
@@ -79,7 +84,7 @@ def dingtalk_title(report: ReleaseReport) -> str:
 
 
 def slack_text(report: ReleaseReport) -> str:
-    icon = ":white_check_mark:" if report.ok else ":x:"
+    icon = ":x:" if report.red else ":white_check_mark:"
     lines = summary_lines(report, escape.slack, lambda t: f"`{escape.slack(t).replace('`', '')}`")
     return f"{icon} *{headline(report, escape.slack)}*\n" + "\n".join(f"• {line}" for line in lines)
 
@@ -96,6 +101,6 @@ def email_text(report: ReleaseReport) -> str:
 def email_html(report: ReleaseReport) -> str:
     lines = summary_lines(report, escape.email_html, lambda t: f"<code>{escape.email_html(t)}</code>")
     items = "".join(f"<li>{line}</li>" for line in lines)
-    color = "#1a7f37" if report.ok else "#cf222e"
+    color = "#cf222e" if report.red else "#1a7f37"
     title = headline(report, escape.email_html)
     return f'<html><body><h3 style="color:{color}">{title}</h3><ul>{items}</ul></body></html>'

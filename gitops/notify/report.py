@@ -92,16 +92,14 @@ class ReleaseReport:
 
     @property
     def verified(self) -> bool:
-        """Deployed and no test failed: what the commit status and the card's colour say."""
+        """Deployed and no test failed."""
         return self.ok and self.tests.failed == 0
 
     @property
-    def title(self) -> str:
-        """Plain text, for logs; each channel renders its own escaped headline (gitops.notify.render)."""
-        from gitops.notify.escape import one_line
-        from gitops.notify.render import headline
-
-        return headline(self, one_line)
+    def red(self) -> bool:
+        """The one definition of a red release: the deploy failed or a functional test failed. The card, the
+        commit status, the author reply and every chat message (colour, verdict, mention) use it."""
+        return not self.verified
 
 
 def environment_of(environ: Mapping[str, str]) -> str:

@@ -1,0 +1,178 @@
+"""Reading a stack and going back: history, status, drift, rollback and rollback holds."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from gitops.admin.history import HistoryEntry, table
+from gitops.admin.messages import update_message
+from gitops.admin.previews import SHARED_STACK, PreviewFleet, status_lines, utc_now
+from gitops.admin.rollback import plan_rollback
+from gitops.admin.shared import (
+    EXIT_ABORTED,
+    EXIT_DRIFT,
+    actor,
+    admin_for,
+    confirmed,
+    echo,
+    lock_wait_from,
+    pulumi_cli,
+    state_of,
+)
+from gitops.core.catalog import load_catalog
+from gitops.core.environments import environment_for_stack
+from gitops.core.errors import ConfigError
+from gitops.core.naming import short_commit
+from gitops.core.state import parse_outputs
+from gitops.notify.cli import notify_admin_release
+from gitops.notify.report import ReleaseReport, TestSummary
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    admin = admin_for(args)
+
+    def wanted(entries: list[HistoryEntry]) -> list[HistoryEntry]:
+        return [e for e in entries if not args.app or e.app == args.app]
+
+    entries = wanted(admin.history(enough=lambda read: bool(args.limit) and len(wanted(read)) >= args.limit))
+    if args.limit:
+        entries = entries[-args.limit :]
+    if args.json:
+        print(json.dumps([e.to_json() for e in reversed(entries)], indent=2))
+        return 0
+    print(table(entries) if entries else "no updates in this stack's history")
+    for app, hold in sorted(state_of(admin).state.holds.items()):
+        if not args.app or app == args.app:
+            refused = ", ".join(short_commit(c) for c in hold.commits)
+            print(f"HOLD {app}: refuses {refused} since {hold.since} ({hold.reason})")
+    return 0
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    env = environment_for_stack(args.stack)
+    if env.is_preview:
+        raise ConfigError("rollback is for staging and prod; redeploy a preview from its branch instead")
+    admin = admin_for(args)
+
+    def decided(entries: list[HistoryEntry]) -> bool:
+        try:
+            plan_rollback(entries, args.app, to=args.to, steps=args.steps)
+        except ConfigError:
+            return False
+        return True  # every entry that can change the choice is newer than the target, so already read
+
+    plan = plan_rollback(admin.history(enough=decided), args.app, to=args.to, steps=args.steps)
+    print(f"rollback {plan.app} in {args.stack}")
+    for label, shown in (("from", plan.current), ("to  ", plan.target)):
+        print(f"  {label} {shown.commit} (v{shown.version}, {shown.actor or '?'}, {shown.start_time})")
+    print("  releases undone:")
+    for entry in plan.between:
+        who = entry.actor or "?"
+        print(f"    v{entry.version} {entry.action} {short_commit(entry.commit)} by {who} at {entry.start_time}")
+    print(f"  reason: {args.reason}")
+    if args.dry_run:
+        print("dry run: nothing changed")
+        return 0
+    if not confirmed(args, "proceed?"):
+        print("aborted: nothing changed")
+        return EXIT_ABORTED
+    assert env.deploy_branch is not None
+    message = update_message(
+        "rollback",
+        plan.app,
+        actor=actor(),
+        pipeline=os.environ.get("CI_PIPELINE_URL", ""),
+        commit=plan.target.commit,
+        from_commit=plan.current.commit,
+        reason=args.reason,
+    )
+    if not plan.target.digest:
+        raise ConfigError(
+            f"the release of {short_commit(plan.target.commit)} recorded no image digest (it predates digests); "
+            "staging/prod only run pinned images: deploy a new commit instead"
+        )
+    event = {
+        "app": plan.app,
+        "commit": plan.target.commit,
+        "branch": env.deploy_branch,
+        "action": "rollback",
+        "reason": args.reason,
+        "digest": plan.target.digest,
+    }
+    if args.repo:  # the baseline checks the target against the app's clone
+        event["sourceRepo"] = str(Path(args.repo).resolve())
+    admin.release(event, message, on_output=echo, target_app=plan.app)
+    print(f"rolled back {plan.app} to {plan.target.commit}; {short_commit(plan.current.commit)} is on hold")
+    catalog = load_catalog(args.root / "apps.yaml")
+    report = ReleaseReport(
+        app=plan.app,
+        environment=args.stack,
+        action="rollback",
+        commit=plan.target.commit,
+        branch=env.deploy_branch,
+        project=catalog.app(plan.app).gitlab_project,
+        result="success",
+        tests=TestSummary(),
+        actor=actor(),
+        reason=args.reason,
+        related_commits=(plan.current.commit,),
+    )
+    notify_admin_release(args.root, args.stack, report)
+    return 0
+
+
+def cmd_hold_clear(args: argparse.Namespace) -> int:
+    admin = admin_for(args)
+    message = update_message("clear-hold", args.app, actor=actor(), reason=args.reason)
+    event = {"app": args.app, "action": "clear-hold", "reason": args.reason}
+    admin.release(event, message, on_output=echo, target_app=args.app)
+    print(f"hold on {args.app} cleared")
+    return 0
+
+
+def status_text(stack: str, outputs: dict[str, Any]) -> str:
+    carried = parse_outputs(outputs)
+    state = carried.state
+    lines = [f"stack {stack}"]
+    if not carried.recorded:
+        lines.append(f"  NO RECORDED STATE: a new stack (python -m gitops init --stack {stack}) or lost outputs")
+    elif not (state.releases or state.previews):
+        lines.append("  nothing deployed")
+    for app, r in sorted(state.releases.items()):
+        by = f" by {r.actor}" if r.actor else ""
+        retiring = " RETIRING (unprotected)" if r.retiring else ""
+        lines.append(f"  {app}: {r.commit} from {r.branch} ({r.action}) since {r.released_at}{by}{retiring}")
+    for app, h in sorted(state.holds.items()):
+        refused = ", ".join(short_commit(c) for c in h.commits)
+        lines.append(f"  HOLD {app}: refuses {refused} until a fix descends from it; reason: {h.reason}")
+    for key, p in sorted(state.previews.items()):
+        lines.append(f"  preview {key}: {p.app} {p.branch}@{short_commit(p.commit)} {p.url} ({p.last_deployed})")
+    return "\n".join(lines)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    print(status_text(args.stack, admin_for(args).outputs()))
+    if args.stack == SHARED_STACK:
+        fleet = PreviewFleet(args.root, pulumi_cli(args), wait_seconds=0)
+        stacks = fleet.live(with_outputs=True, on_output=echo)
+        print(f"preview stacks: {len(stacks)} live")
+        for line in status_lines(stacks, utc_now()):
+            print(line)
+    return 0
+
+
+def cmd_drift(args: argparse.Namespace) -> int:
+    admin = admin_for(args)
+    changes: dict[str, int] = {}
+    wait = args.lock_wait if args.lock_wait is not None else lock_wait_from(os.environ)
+    admin.with_lock_wait(lambda: changes.update(admin.drift()), echo, wait_seconds=wait)
+    if not changes:
+        print(f"stack {args.stack}: no drift")
+        return 0
+    summary = ", ".join(f"{n} {op}" for op, n in sorted(changes.items()))
+    print(f"stack {args.stack}: DRIFT - a refresh would make: {summary}")
+    return EXIT_DRIFT

@@ -1,0 +1,142 @@
+"""CI's releases: deploy or stop one release (restoring the last good one when a deploy fails), and the
+scheduled sweep of previews."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+from pulumi import automation as auto
+
+from gitops.admin.messages import update_message
+from gitops.admin.previews import SHARED_STACK, PreviewFleet, preview_policy
+from gitops.admin.recovery import restore_after_failure
+from gitops.admin.shared import (
+    EXIT_FAILED,
+    EXIT_FAILED_RESTORED,
+    actor,
+    admin_for,
+    echo,
+    lock_wait_from,
+    pulumi_cli,
+    readable_state,
+    write_dotenv,
+)
+from gitops.admin.stack import StackAdmin
+from gitops.core.environments import environment_for_stack
+from gitops.core.errors import ConfigError
+from gitops.core.naming import preview_of_stack, short_commit
+
+
+def cmd_release(args: argparse.Namespace) -> int:
+    """CI's deploy/stop: wait out the stack lock; restore the last good release if a deploy failed."""
+    if args.stack != SHARED_STACK and preview_of_stack(args.stack) is not None:
+        raise ConfigError(f"use --stack preview: {args.stack} is chosen from --app and --branch")
+    env = environment_for_stack(args.stack)
+    event = {"app": args.app, "branch": args.branch, "action": args.action}
+    if args.commit:
+        event["commit"] = args.commit
+    if args.digest:
+        event["digest"] = args.digest
+    if args.repo:
+        event["sourceRepo"] = str(Path(args.repo).resolve())
+    wait = args.lock_wait if args.lock_wait is not None else lock_wait_from(os.environ)
+    pipeline = os.environ.get("CI_PIPELINE_URL", "")
+    message = update_message(
+        args.action, args.app, actor=actor(), pipeline=pipeline, commit=args.commit, branch=args.branch
+    )
+    if env.is_preview:
+        return _release_preview(args, event, message, wait)
+    admin = admin_for(args)
+    before = readable_state(admin)
+    live = before.state.releases.get(args.app) if before is not None else None
+    try:
+        admin.release_when_unlocked(event, message, echo, wait_seconds=wait, target_app=args.app)
+        # the release notes of the report: what this release brings since the one before it
+        previous = {"PREVIOUS_COMMIT": live.commit} if live is not None and live.commit != args.commit else {}
+        write_dotenv(args.dotenv, {"DEPLOY_RESULT": "success", **previous})
+        return 0
+    except auto.ConcurrentUpdateError:
+        print(
+            f"error: stack {args.stack} was still locked by another update after {int(wait)}s; nothing changed. "
+            "Retry the job, or raise GITOPS_LOCK_WAIT_SECONDS"
+        )
+        write_dotenv(args.dotenv, {"DEPLOY_RESULT": "failed", "GITOPS_REASON": "stack locked: nothing changed"})
+        return EXIT_FAILED
+    except auto.CommandError as exc:
+        error = f"{exc}"
+    print(f"error: the {args.action} of {args.app} to {args.stack} failed:{error}")
+    restore = restore_after_failure(env, event, before, error)
+    if restore is None:
+        write_dotenv(args.dotenv, {"DEPLOY_RESULT": "failed"})
+        return EXIT_FAILED
+    print(f"restoring {args.app} in {args.stack} to {restore.commit}, the release before the failed one")
+    restore_message = update_message(
+        "restore",
+        args.app,
+        actor=actor(),
+        pipeline=pipeline,
+        commit=restore.commit,
+        from_commit=restore.failed_commit,
+        reason=restore.reason,
+    )
+    restore_event = {**restore.event(args.branch), **({"sourceRepo": event["sourceRepo"]} if args.repo else {})}
+    try:
+        admin.release_when_unlocked(restore_event, restore_message, echo, wait_seconds=wait, target_app=args.app)
+    except auto.CommandError as exc:
+        print(f"error: the restore of {args.app} to {restore.commit} failed too; an admin must act:{exc}")
+        reason = f"failed; restoring {short_commit(restore.commit)} failed too: an admin must act"
+        write_dotenv(args.dotenv, {"DEPLOY_RESULT": "failed", "GITOPS_REASON": reason})
+        return EXIT_FAILED
+    print(f"{args.app} in {args.stack} runs {restore.commit} again; the failed release is recorded in the history")
+    reason = f"failed; {short_commit(restore.commit)} restored automatically"
+    write_dotenv(args.dotenv, {"DEPLOY_RESULT": "failed", "GITOPS_REASON": reason})
+    return EXIT_FAILED_RESTORED
+
+
+def _release_preview(args: argparse.Namespace, event: dict[str, str], message: str, wait: float) -> int:
+    """A preview is its own stack: deploy it (then enforce TTL and cap on the others), or tear it down."""
+    fleet = PreviewFleet(args.root, pulumi_cli(args), wait_seconds=wait)
+    try:
+        if args.action == "stop":
+            fleet.stop(args.app, args.branch, message, echo)
+            return 0
+        stack = fleet.deploy(event, message, echo)
+    except auto.ConcurrentUpdateError:
+        print(f"error: the preview stack was still locked by another update after {int(wait)}s; nothing changed")
+        write_dotenv(args.dotenv, {"DEPLOY_RESULT": "failed", "GITOPS_REASON": "stack locked: nothing changed"})
+        return EXIT_FAILED
+    except auto.CommandError as exc:
+        print(f"error: the {args.action} of {args.app} ({args.branch}) failed:{exc}")
+        write_dotenv(args.dotenv, {"DEPLOY_RESULT": "failed"})
+        return EXIT_FAILED
+    write_dotenv(args.dotenv, {"DEPLOY_RESULT": "success"})
+    print(f"preview deployed to stack {stack}")
+    fleet.enforce_limits(preview_of_stack(stack) or "", preview_policy(args.root), "limits after deploy", echo)
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """Scheduled: remove previews whose branch is gone or merged, idle ones and the excess; then re-apply
+    the shared preview stack (GitLab side, and any previews it still holds from before per-preview stacks)."""
+    repos = dict(_pair(text) for text in args.repo)
+    wait = args.lock_wait if args.lock_wait is not None else lock_wait_from(os.environ)
+    fleet = PreviewFleet(args.root, pulumi_cli(args), wait_seconds=wait)
+    message = f"sweep previews by {actor()} (pipeline {os.environ.get('CI_PIPELINE_URL') or '-'})"
+    removed = fleet.sweep(repos, preview_policy(args.root), message, echo, dry_run=args.dry_run)
+    print(f"sweep: {len(removed)} preview(s) {'to remove' if args.dry_run else 'removed'}")
+    if not args.dry_run:
+        shared = StackAdmin(SHARED_STACK, args.root, pulumi_cli(args))
+        shared.release_when_unlocked(
+            {"sourceRepos": json.dumps(repos, sort_keys=True)}, message, echo, wait_seconds=wait
+        )
+    return 0
+
+
+def _pair(text: str) -> tuple[str, str]:
+    app, sep, path = text.partition("=")
+    if not sep or not app or not path:
+        raise ConfigError(f"--repo {text[:80]!r} must be <app>=<path of its clone>")
+    return app, str(Path(path).resolve())
