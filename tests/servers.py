@@ -151,6 +151,21 @@ class SlackHook(_Server):
         return self.reply(request, 200, b"ok")
 
 
+class TrickleSite(_Server):
+    """A deployed app that answers one byte a second, its status line included: a client's read timeout
+    never fires, and the answer takes minutes."""
+
+    def handle(self, request: BaseHTTPRequestHandler, method: str) -> None:
+        answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok" + b" " * 100
+        for byte in answer:
+            try:
+                request.wfile.write(bytes([byte]))
+                request.wfile.flush()
+            except OSError:
+                return
+            time.sleep(1)
+
+
 @dataclass
 class Note:
     id: int

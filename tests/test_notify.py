@@ -16,7 +16,7 @@ import pytest
 from gitops.notify.card import card_state, render_card, updated_state
 from gitops.notify.report import ReleaseReport, summarize_junit
 from tests.harness import ROOT
-from tests.servers import DingTalkRobot, GitLabStandIn, Note, SlackHook, SmtpSink
+from tests.servers import DingTalkRobot, GitLabStandIn, Note, SlackHook, SmtpSink, TrickleSite
 
 TOKEN = "glpat-notify-token-1234"
 DING_SECRET = "SECdingtalk-secret-5678"
@@ -476,3 +476,21 @@ def test_green_deploy_with_red_tests_is_red_everywhere_and_mentions_the_author(
     assert servers["gitlab"].state.statuses[-1]["state"] == "failed"
     bodies = [n.body for n in servers["gitlab"].state.notes[5]]
     assert any(b.startswith("@dev1 ") for b in bodies), "the MR author gets the reply"
+
+
+def test_a_trickling_health_url_cannot_hold_the_report_past_its_deadline(
+    servers: dict[str, Any], tmp_path: Path
+) -> None:
+    """The health probe is one of the report's network calls: it runs under the one deadline too (the app
+    answers one byte a second for two minutes, so no read ever times out)."""
+    config = json.loads(notify_config(servers))
+    config["deadline_seconds"], config["timeout_seconds"] = 8, 1
+    with TrickleSite() as site:
+        env = ci_env(servers, tmp_path, DEPLOY_URL=site.url)
+        done = subprocess.run(
+            [sys.executable, "-m", "gitops", "notify", "--from-ci", "--notify-config", json.dumps(config)],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    assert done.returncode in (0, 4), done.stdout + done.stderr
+    assert "notify: done" in done.stdout or "notification failed" in done.stdout
+    assert "no answer" in servers["gitlab"].state.notes[5][0].body, "the card says the probe got no answer"
