@@ -3,11 +3,13 @@ explicit removal of an app (protect, then retire)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 
 from gitops.localcluster.cluster import BROKEN_DIGEST
 from tests.e2e.test_e2e_release import IMAGE, _image, _staging_with
 from tests.e2e.world import World, digest
+from tests.servers import SlackHook
 
 
 def _two_releases(world: World) -> tuple[str, str]:
@@ -73,6 +75,23 @@ def test_a_release_that_never_becomes_ready_ends_with_the_previous_release_runni
     assert world.outputs("staging")["releases"]["web"]["commit"] == first
     results = [(u["message"].split(" ", 1)[0], u["result"]) for u in world.history("staging")]
     assert results[-2:] == [("deploy", "failed"), ("restore", "succeeded")]
+
+    # the report job, fed the failed job's deploy.env as GitLab passes a dotenv artifact on
+    (failed_job,) = [p for p in (world.folder / "ci").glob("job-*-web/deploy.env") if "=failed" in p.read_text()]
+    job_env = dict(line.split("=", 1) for line in failed_job.read_text().splitlines() if "=" in line)
+    with SlackHook() as slack:
+        told = world.gitops(
+            "notify", "--from-ci", "--notify-config", '{"gitlab_card": false, "slack": true}',
+            extra={
+                **job_env, "GITOPS_APP": "web", "CI_COMMIT_SHA": broken, "CI_COMMIT_REF_NAME": "latest",
+                "CI_COMMIT_BRANCH": "latest",
+                "CI_PROJECT_PATH": "shop/web", "SLACK_WEBHOOK_URL": slack.webhook, "GITLAB_USER_LOGIN": "alice",
+            },
+            check=False,
+        )  # fmt: skip
+    assert told.returncode == 3, told.stdout  # delivered, and the release had failed
+    (message,) = slack.messages
+    assert "FAILED" in message["text"] and f"{first[:8]} restored automatically" in json.dumps(message)
 
 
 def test_a_failing_migration_job_ends_with_the_previous_release_running(
