@@ -162,7 +162,12 @@ def report(label: str, figures: dict[str, float]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--apps", type=int, default=50)
+    parser.add_argument("--evaluation-only", action="store_true", help="only the program's evaluation (no clusters)")
     args = parser.parse_args()
+    if args.evaluation_only:
+        one_eval, many_eval = evaluation_seconds(1), evaluation_seconds(args.apps)
+        print(f"evaluation: 1 app {one_eval:.3f} s CPU, {args.apps} apps {many_eval:.3f} s CPU")
+        return
     tools = build_tools()
     with tempfile.TemporaryDirectory(prefix="bench-release-") as folder:
         small = measure(tools, 1, Path(folder) / "small")

@@ -17,6 +17,7 @@ SMOKE = [
         "agrees with git",
     ),
     (["bench_evaluation.py", "--apps", "2", "--repeat", "1"], "gc tuned"),
+    (["bench_release_cost.py", "--apps", "3", "--evaluation-only"], "evaluation: 1 app"),
 ]
 
 

@@ -1,0 +1,16 @@
+"""The real-engine benchmarks still run (tiny sizes). Their figures are measured by hand, never asserted."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from tests.e2e.world import ROOT
+
+
+def test_the_real_engine_benchmark_runs(tools: dict[str, object]) -> None:
+    argv = [sys.executable, str(ROOT / "benchmarks" / "bench_real_engine.py"), "--live", "2", "--updates", "3"]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=900, cwd=ROOT)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "preview deploy with    2 live preview stacks" in done.stdout
+    assert "gitops history on 3 real updates: 3 rows" in done.stdout
