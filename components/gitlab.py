@@ -9,11 +9,10 @@ protected and retained, so no change here can delete a project) and the deploy p
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pulumi
 import pulumi_gitlab as gitlab
 
+from components.gate_inputs import GateSecrets, PullToken
 from gitops.core.catalog import AppSpec, Catalog
 from gitops.core.environments import Environment
 from gitops.core.gitlab_gate import ENVIRONMENT_SCOPE, owns_project_settings, owns_sweep
@@ -35,22 +34,6 @@ def release_settings(pipeline: str) -> dict[str, object]:
         "only_allow_merge_if_pipeline_succeeds": True,
         "remove_source_branch_after_merge": True,  # the merged branch's preview is then stopped
     }
-
-
-@dataclass(frozen=True)
-class PullToken:
-    """A registry deploy token: its username and its (secret) token."""
-
-    username: str
-    token: pulumi.Output[str]
-
-
-@dataclass(frozen=True)
-class GateSecrets:
-    """Secret inputs, already wrapped as Pulumi secrets."""
-
-    ci_variables: dict[str, pulumi.Output[str]]
-    slack_webhook: pulumi.Output[str] | None = None
 
 
 class ReleaseGate(pulumi.ComponentResource):

@@ -15,11 +15,10 @@ from typing import Any
 
 import pulumi
 import pulumi.runtime.config as pulumi_config
-import pulumi_gitlab as gitlab
 
 from components.application import AppCredentials, secret
 from components.environment import AppEnvironment, PreviewEnvironment
-from components.gitlab import GateSecrets, PullToken, ReleaseGate
+from components.gate_inputs import GateSecrets, PullToken
 from components.providers import cluster_targets
 from gitops.core.app_secrets import parse_app_secrets, require_values
 from gitops.core.baseline import check_event
@@ -34,7 +33,7 @@ from gitops.core.gitrepo import BranchFacts, SourceRepo
 from gitops.core.naming import PREVIEW_STACK_PREFIX, component_name, preview_id, preview_of_stack
 from gitops.core.planner import Origin, Plan, plan
 from gitops.core.registry import dockerconfig, parse_registry_credentials
-from gitops.core.settings import KUBECONFIG_PREFIX, NAMESPACE, StackSettings, settings_from_config
+from gitops.core.settings import KUBECONFIG_PREFIX, NAMESPACE, GitLabSettings, StackSettings, settings_from_config
 from gitops.core.state import ENGINE_OUTPUT, STATE_OUTPUTS, CarriedState, StackState, parse_outputs
 from gitops.core.state_check import check_state
 from gitops.core.workloads import Workload, preview_workloads, release_workloads
@@ -231,12 +230,8 @@ async def release(*, now: datetime, environ: Mapping[str, str], root: Path) -> d
     tokens: Mapping[str, PullToken] = shared_tokens or {}
     if shared_tokens is None:  # one owner of the pull credentials: the environment's own stack
         if settings.gitlab is not None and settings.gitlab.managed:
-            provider = gitlab.Provider(f"{stack}-gitlab", base_url=settings.gitlab.base_url, early_auth_check=False)
             only = event.app if event is not None and event.targeted else None
-            gate = ReleaseGate(
-                f"{stack}-gitlab", env, settings.gitlab, catalog, settings.domain, gate_secrets, provider, only_app=only
-            )
-            tokens = gate.pull_tokens
+            tokens = _release_gate(stack, env, settings.gitlab, settings.domain, catalog, gate_secrets, only_app=only)
         else:
             tokens = _configured_pull_tokens(raw, secret, catalog, source)
         if env.is_preview:  # every preview stack reads its pull credentials from here
@@ -248,6 +243,29 @@ async def release(*, now: datetime, environ: Mapping[str, str], root: Path) -> d
     credentials = {w.spec.name: _credentials(w, tokens, app_secrets, source) for w in workloads}
     _register(env, settings, stack, kubeconfigs, workloads, credentials)
     return outputs
+
+
+def _release_gate(
+    stack: str,
+    env: Environment,
+    gitlab_settings: GitLabSettings,
+    domain: str,
+    catalog: Catalog,
+    gate_secrets: GateSecrets,
+    *,
+    only_app: str | None,
+) -> Mapping[str, PullToken]:
+    """The environment's GitLab side; its pull tokens. ``pulumi_gitlab`` is imported only by stacks that
+    declare GitLab resources (a preview deploy would otherwise spend a quarter of its start-up on it)."""
+    import pulumi_gitlab as gitlab
+
+    from components.gitlab import ReleaseGate
+
+    provider = gitlab.Provider(f"{stack}-gitlab", base_url=gitlab_settings.base_url, early_auth_check=False)
+    gate = ReleaseGate(
+        f"{stack}-gitlab", env, gitlab_settings, catalog, domain, gate_secrets, provider, only_app=only_app
+    )
+    return gate.pull_tokens
 
 
 async def read_shared_pull_tokens(workloads: list[Workload]) -> dict[str, PullToken]:

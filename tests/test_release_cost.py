@@ -3,6 +3,8 @@ components and the program registers only them (the real engine's side is proven
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -79,3 +81,34 @@ def test_gitops_release_targets_the_apps_components_on_every_cluster(tmp_path: P
     assert backend.targets[-1] == app_component_urns("prod", "gitops", ["prod-eu", "prod-us"], "web", "prod")
     assert backend.history[-1]["config"]["gitops:targeted"]["value"] == "true"
     assert "gitops:targeted" not in (ROOT / "Pulumi.prod.yaml").read_text()  # the stack file is never changed
+
+
+IMPORTS_OF_A_RUN = """
+import sys
+import subprocess
+import sys
+from pathlib import Path
+from gitops.offline.sample import build_sample_repo
+from tests.harness import run
+repo = build_sample_repo(Path(sys.argv[1]), "web")
+if sys.argv[2] == "preview":
+    run("preview", repo=repo.path, app="web", branch=repo.feature_branch, commit=repo.feature)
+else:
+    run("staging", repo=repo.path, app="web", branch="latest", commit=repo.latest)
+print("pulumi_gitlab" in sys.modules)
+"""
+
+
+@pytest.mark.parametrize(("stack", "imported"), [("preview", "False"), ("staging", "True")])
+def test_a_preview_deploy_does_not_import_the_gitlab_provider(tmp_path: Path, stack: str, imported: str) -> None:
+    """A preview stack declares no GitLab resource: importing pulumi_gitlab was a quarter of its start-up
+    (benchmarks/bench_preview_fixed_cost.py). Staging declares GitLab resources, and shows the check sees it."""
+    done = subprocess.run(
+        [sys.executable, "-c", IMPORTS_OF_A_RUN, str(tmp_path / "web"), stack],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == imported

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from croniter import croniter
 
 
 @dataclass(frozen=True)
@@ -25,6 +24,8 @@ def active_freeze(windows: list[FreezeWindow], now_utc: datetime) -> tuple[Freez
 
     A window is in force when its latest start is more recent than its latest end.
     """
+    from croniter import croniter  # here: only prod deploys pay its import
+
     for window in windows:
         local = now_utc.replace(tzinfo=ZoneInfo("UTC")).astimezone(ZoneInfo(window.timezone))
         last_start = croniter(window.start, local).get_prev(datetime)

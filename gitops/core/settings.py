@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from gitops.core.catalog import Autoscaling, Catalog, EnvVars, Resources
@@ -100,6 +99,8 @@ class Ingress(StrictModel):
 
 
 def _valid_cron(value: str) -> str:
+    from croniter import croniter  # here: only stacks with schedules or freezes pay its import
+
     if not croniter.is_valid(value):
         raise ValueError(f"{value!r} is not a cron expression such as '0 18 * * 5'")
     return value

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, TypeVar
@@ -12,6 +13,9 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 from gitops.core.errors import ConfigError, bounded
 
 M = TypeVar("M", bound=BaseModel)
+# No third-party pydantic plugin may hook our validation, and looking for one scans every installed
+# package's entry points at each start (benchmarks/bench_preview_fixed_cost.py).
+os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
@@ -25,9 +29,10 @@ _DECIMAL |= {"P": "1e15", "E": "1e18"}
 
 
 class StrictModel(BaseModel):
-    """Immutable, strictly typed (no 'yes' as 1, no 5 as '5'), and unknown keys are errors."""
+    """Immutable, strictly typed (no 'yes' as 1, no 5 as '5'), and unknown keys are errors. Validators are
+    built on first use, so a run pays only for the models it validates."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, defer_build=True)
 
 
 def require_dns_label(value: str, max_len: int = 63) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -23,12 +23,14 @@ from pulumi.runtime.rpc import _special_secret_sig, _special_sig_key
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from gitops import program
 from gitops.core.stackfile import StackConfig
 
 PROJECT = "gitops"
 ORGANIZATION = "organization"
 STACK_REFERENCE = "pulumi:pulumi:StackReference"
+
+
+ProgramMain = Callable[..., Awaitable[dict[str, Any]]]
 
 
 class ProgramRefused(Exception):  # noqa: N818 (a refusal, not a bug)
@@ -193,9 +195,15 @@ def run_program(
     previous_outputs: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
     other_stacks: Mapping[str, Mapping[str, Any]] | None = None,
+    main: ProgramMain | None = None,
 ) -> RunResult:
     """One ``pulumi up`` of ``stack``, in-process; raises the program's own error on refusal.
-    ``other_stacks`` are the outputs other stacks of the project show through a StackReference."""
+    ``other_stacks`` are the outputs other stacks of the project show through a StackReference;
+    ``main`` replaces the program (benchmarks run a bare one under the same engine)."""
+    if main is None:
+        from gitops import program  # here, so a bare main pays none of the program's imports
+
+        main = program.main
     mocks = _Mocks(stack, previous_outputs or {}, other_stacks or {})
     monitor = _RecordingMonitor(mocks)
     handler = _ListHandler()
@@ -214,7 +222,7 @@ def run_program(
     outputs: dict[str, Any] = {}
 
     async def body() -> None:
-        exported = await program.main(now=now, environ=environ or {}, root=root)
+        exported = await main(now=now, environ=environ or {}, root=root)
         for key, value in exported.items():  # what the engine stores: plain values (secrets decrypted here)
             outputs[key] = await value.future() if isinstance(value, pulumi.Output) else value
 
