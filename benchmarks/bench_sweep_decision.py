@@ -2,9 +2,10 @@
 
 Run by hand: ``.venv/bin/python benchmarks/bench_sweep_decision.py [--branches 5000 --history 40000 --live 20]``.
 Builds a repository with N feature branches (half merged into ``latest``) and a long ``latest`` (by
-default 5,000 branches and about 45,000 commits) with git fast-import, then times what the sweep does,
-``SourceRepo.branch_facts(<live previews' branches>, "latest")`` (libgit2 ``descendant_of`` per live
-branch), against ``git branch --merged latest``, and checks both agree on the live branches.
+default 5,000 branches and about 47,500 commits) with git fast-import, branches forking and merging all
+over the history, then times what the sweep does, ``SourceRepo.branch_facts(<live previews' branches>,
+"latest")``, against ``git branch --merged latest``, and checks both agree on the live branches: once
+with the newest branches live, once with live branches of every age (the worst case).
 """
 
 from __future__ import annotations
@@ -21,11 +22,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from gitops.core.gitrepo import SourceRepo
 
 EPOCH = 1767225600
+MERGE_AFTER = 50  # commits on latest between a branch's fork and its merge
 
 
 def build(path: Path, branches: int, history: int) -> None:
-    """``history`` commits on latest; each branch forks from a point on it and adds one commit;
-    even branches are merged back (so they are ancestors of latest's tip)."""
+    """A ``latest`` of ``history`` commits, one a minute, with ``branches`` feature branches spread over
+    that time as in a real repository: each forks from ``latest`` as it was then, gets a commit, and the
+    even ones are merged back a while later (``MERGE_AFTER`` commits on), so merges sit all over the
+    history, not at the tip."""
     lines: list[str] = []
     mark = 0
 
@@ -41,17 +45,56 @@ def build(path: Path, branches: int, history: int) -> None:
         lines.append(f"M 644 inline f\ndata {len(data)}\n{message}\n")
         return f":{mark}"
 
-    spine = [commit("refs/heads/latest", [], "root")]
-    for i in range(history):
-        spine.append(commit("refs/heads/latest", [spine[-1]], f"latest {i}"))
-    tip = spine[-1]
+    tip = commit("refs/heads/latest", [], "root")
+    forks_at: dict[int, list[int]] = {}
     for b in range(branches):
-        base = spine[(b * 7) % len(spine)]
-        head = commit(f"refs/heads/feature/b{b}", [base], f"branch {b}")
-        if b % 2 == 0:
+        forks_at.setdefault((b * history) // branches, []).append(b)
+    merges_at: dict[int, list[tuple[int, str]]] = {}
+    for i in range(history):
+        tip = commit("refs/heads/latest", [tip], f"latest {i}")
+        for b in forks_at.get(i, []):
+            head = commit(f"refs/heads/feature/b{b}", [tip], f"branch {b}")
+            if b % 2 == 0:
+                merges_at.setdefault(min(i + MERGE_AFTER, history - 1), []).append((b, head))
+        for b, head in merges_at.pop(i, []):
             tip = commit("refs/heads/latest", [tip, head], f"merge {b}")
     subprocess.run(["git", "init", "-q", str(path)], check=True)
     subprocess.run(["git", "fast-import", "--quiet"], cwd=path, input="\n".join(lines).encode(), check=True)
+
+
+def live_branches(branches: int, live: int, *, every_age: bool) -> list[str]:
+    """The live previews' branches, half of them merged: the newest ones, or ones of every age."""
+    if not every_age:
+        return [f"feature/b{i}" for i in range(branches - live, branches)]
+    step = max(branches // live, 1)
+    return [f"feature/b{i + (i // step) % 2}" for i in range(0, branches - 1, step)][:live]
+
+
+def measure(path: Path, live: list[str], repeat: int) -> float:
+    """Prints both timings for one set of live branches; returns the ratio of the medians."""
+    ours, theirs = [], []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        facts = SourceRepo(path).branch_facts(live, "latest")
+        ours.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        out = subprocess.run(
+            ["git", "branch", "--merged", "latest", "--format=%(refname:short)"],
+            cwd=path,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        theirs.append(time.perf_counter() - t0)
+    merged_git = set(out.split()) - {"latest"}
+    if facts.merged != merged_git & set(live):
+        raise SystemExit("branch_facts disagrees with git branch --merged")
+    print(f"  live previews: {len(live)}, merged: {len(facts.merged)} (agrees with git branch --merged)")
+    medians = {}
+    for label, times in (("sweep decision", ours), ("git branch --merged", theirs)):
+        medians[label] = sorted(times)[len(times) // 2]
+        print(f"  {label:24} best {min(times) * 1000:.1f} ms, median {medians[label] * 1000:.1f} ms")
+    return medians["sweep decision"] / medians["git branch --merged"]
 
 
 def main() -> None:
@@ -59,8 +102,10 @@ def main() -> None:
     parser.add_argument("--branches", type=int, default=5000)
     parser.add_argument("--history", type=int, default=40000)
     parser.add_argument("--live", type=int, default=20, help="live previews (their branches are the ones checked)")
-    parser.add_argument("--spread", action="store_true", help="worst case: live previews of every age")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument(
+        "--commit-graph", action="store_true", help="as a clone that git gc has maintained: a commit-graph file"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "repo"
@@ -68,36 +113,16 @@ def main() -> None:
         build(path, args.branches, args.history)
         elapsed = time.perf_counter() - started
         commits = args.history + 1 + args.branches + (args.branches + 1) // 2
-        print(f"built repo: {args.branches} branches, {commits} commits in {elapsed:.1f}s")
-        # the newest branches are the live previews (older ones were merged, deleted or expired); odd ones unmerged
-        live = [f"feature/b{i}" for i in range(args.branches - args.live, args.branches)]
-        if args.spread:
-            step = max(args.branches // args.live, 1)
-            live = [f"feature/b{i + (i // step) % 2}" for i in range(0, args.branches - 1, step)][: args.live]
-
-        ours, theirs = [], []
-        for _ in range(args.repeat):
-            t0 = time.perf_counter()
-            facts = SourceRepo(path).branch_facts(live, "latest")
-            ours.append(time.perf_counter() - t0)
-            t0 = time.perf_counter()
-            out = subprocess.run(
-                ["git", "branch", "--merged", "latest", "--format=%(refname:short)"],
-                cwd=path,
-                check=True,
-                capture_output=True,
-                text=True,
-            ).stdout
-            theirs.append(time.perf_counter() - t0)
-        merged_git = set(out.split()) - {"latest"}
-        assert facts.merged == merged_git & set(live), "branch_facts disagrees with git branch --merged"
-        print(f"live previews: {len(live)}, merged: {len(facts.merged)} (agrees with git branch --merged)")
-        medians = {}
-        for label, times in (("sweep decision", ours), ("git branch --merged", theirs)):
-            medians[label] = sorted(times)[len(times) // 2]
-            print(f"{label:26} best {min(times) * 1000:.1f} ms, median {medians[label] * 1000:.1f} ms")
-        ratio = medians["sweep decision"] / medians["git branch --merged"]
-        print(f"sweep decision / git branch --merged: {ratio:.2f}x")
+        print(f"built repo: {args.branches} branches, {commits} commits in {elapsed:.1f}s (merges spread over time)")
+        if args.commit_graph:  # git reads it by default; libgit2 only with core.commitGraph set
+            subprocess.run(["git", "commit-graph", "write", "--reachable"], cwd=path, check=True)
+            subprocess.run(["git", "config", "core.commitGraph", "true"], cwd=path, check=True)
+            print("with a commit-graph file (core.commitGraph = true)")
+        ratios = {}
+        for case, every_age in (("recent previews", False), ("previews of every age", True)):
+            print(case)
+            ratios[case] = measure(path, live_branches(args.branches, args.live, every_age=every_age), args.repeat)
+        print("sweep decision / git branch --merged: " + "; ".join(f"{c} {r:.2f}x" for c, r in ratios.items()))
 
 
 if __name__ == "__main__":

@@ -127,6 +127,10 @@ class PreviewFleet:
         now = utc_now()
         stacks = self.live(with_outputs=True, on_output=on_output)
         facts = sweep_facts(stacks, repos)
+        for app, found in sorted(facts.items()):
+            note = found.note(app)
+            if note:
+                on_output(note + "\n")
         live = [s.as_live(now) for s in stacks]
         chosen = prune(live, now=now, ttl_hours=policy.ttl_hours, max_previews=policy.max_previews, facts=facts)
         if dry_run:

@@ -36,6 +36,10 @@ class BaselineError(GitOpsError):
     """The release event breaks the branch -> environment rule (the small baseline)."""
 
 
+class CannotTellError(GitOpsError):
+    """The clone cannot answer a git question (shallow, or a commit or branch it does not hold); never a "no"."""
+
+
 class HoldError(GitOpsError):
     """The release is refused because an admin rolled back from this commit."""
 

@@ -11,7 +11,6 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 
-
 @dataclass(frozen=True)
 class FreezeWindow:
     start: str

@@ -7,17 +7,16 @@ branch if it is reachable from either tip.
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pygit2
 
-from gitops.core.errors import ConfigError
+from gitops.core.errors import CannotTellError, ConfigError, listing
 
 LOCAL_PREFIX = "refs/heads/"
-CLOCK_SKEW = 24 * 3600  # seconds a commit may be dated before its parent and still be found
+DEEPEN = "fetch the whole history: GIT_DEPTH: 0 in the job's variables, or git fetch --unshallow in the clone"
 
 
 @dataclass(frozen=True)
@@ -26,6 +25,18 @@ class BranchFacts:
 
     existing: frozenset[str]
     merged: frozenset[str]
+    # "cannot tell": unmerged in a shallow clone, or absent from a clone that did not fetch every branch.
+    # Their previews are kept (never a wrong removal); the TTL still applies.
+    uncertain: frozenset[str] = frozenset()
+
+    def note(self, app: str) -> str | None:
+        if not self.uncertain:
+            return None
+        return (
+            f"{app}: the clone cannot tell whether {listing(self.uncertain)} were merged into latest or deleted "
+            f"(shallow, or not every branch fetched); their previews are kept until their TTL ({DEEPEN}, "
+            "and git fetch origin '+refs/heads/*:refs/remotes/origin/*')"
+        )
 
 
 class SourceRepo:
@@ -40,7 +51,23 @@ class SourceRepo:
                 "CI_PROJECT_DIR to a git clone of the app"
             ) from None
         self.path = str(path)
+        self._remote = remote
         self._remote_prefix = f"refs/remotes/{remote}/"
+
+    def sees_every_branch(self) -> bool:
+        """Whether a branch missing here is gone: a local repository, a bare clone (it copied every branch),
+        or a clone fetching ``refs/heads/*``. GitLab CI's clones fetch only the pipeline's own branch."""
+        try:
+            origin = self._repo.remotes[self._remote]
+        except KeyError:
+            return True
+        specs = list(origin.fetch_refspecs)
+        return not specs or any(spec.lstrip("+").startswith("refs/heads/*:") for spec in specs)
+
+    @property
+    def is_shallow(self) -> bool:
+        """Fetched with a depth: a commit it cannot reach may still be an ancestor."""
+        return bool(self._repo.is_shallow)
 
     def tips_of(self, branch: str) -> list[pygit2.Oid]:
         found = []
@@ -64,58 +91,60 @@ class SourceRepo:
         return self._reachable(pygit2.Oid(hex=sha), self.tips_of(branch))
 
     def descends_from(self, sha: str, ancestor: str) -> bool:
-        """True when ``sha`` contains ``ancestor`` (is it, or a descendant of it)."""
+        """True when ``sha`` contains ``ancestor`` (is it, or a descendant of it); False only when the clone
+        can tell. A commit it does not hold, or a "no" from a shallow clone, raises CannotTellError."""
         if sha == ancestor:
             return True
-        if not (self.has_commit(sha) and self.has_commit(ancestor)):
-            return False
-        return bool(self._repo.descendant_of(pygit2.Oid(hex=sha), pygit2.Oid(hex=ancestor)))
+        for commit in (sha, ancestor):
+            if not self.has_commit(commit):
+                why = "is shallow and does not hold" if self.is_shallow else "does not hold"
+                raise CannotTellError(
+                    f"refused: cannot tell whether {sha[:12]} contains {ancestor[:12]}: the clone {self.path} {why} "
+                    f"commit {commit[:12]}; {DEEPEN}"
+                )
+        if self._repo.descendant_of(pygit2.Oid(hex=sha), pygit2.Oid(hex=ancestor)):
+            return True
+        if self.is_shallow:
+            raise CannotTellError(
+                f"refused: cannot tell whether {sha[:12]} contains {ancestor[:12]}: the clone {self.path} is shallow, "
+                f"and the history that would link them may be cut off; {DEEPEN}"
+            )
+        return False
 
     def branch_facts(self, branches: Iterable[str], target: str) -> BranchFacts:
         """Which of ``branches`` exist and which are merged into ``target`` (all tips reachable from it).
 
-        Only the named branches (the live previews') are looked for, in one newest-first walk of
-        ``target`` that stops as soon as every tip is found or the walk is older than the oldest tip
-        (less ``CLOCK_SKEW``). Its cost follows the live previews' age, not the repository's size. Clock
-        skew beyond that can only make a merged branch look unmerged: its preview stays until its TTL.
-        Same rule as ``git branch --merged`` (tested against it).
+        One libgit2 walk (``git rev-list <tips> --not <target>``): a tip is merged when the walk leaves
+        it out. The walk stops once everything left is reachable from ``target``, so its cost follows how
+        far back the asked branches fork, not the number of branches or commits; it runs in C. Same answer
+        as ``git branch --merged`` (tested against it; benchmarks/bench_sweep_decision.py). In a shallow clone
+        an unmerged answer is "cannot tell" (``uncertain``): the preview is kept, never removed wrongly.
         """
         tips = {branch: self.tips_of(branch) for branch in set(branches)}
         existing = {branch for branch, oids in tips.items() if oids}
-        pending = {oid for branch in existing if branch != target for oid in tips[branch]}
-        found = self._find_in_history(self.tips_of(target), pending)
-        merged = {b for b in existing if b != target and all(oid in found for oid in tips[b])}
-        return BranchFacts(existing=frozenset(existing), merged=frozenset(merged))
+        asked = {oid for branch in existing if branch != target for oid in tips[branch]}
+        unmerged = self._not_reachable(asked, self.tips_of(target))
+        merged = {b for b in existing if b != target and not any(oid in unmerged for oid in tips[b])}
+        uncertain = existing - merged - {target} if self.is_shallow else set()
+        if not self.sees_every_branch():  # absent may only mean "not fetched"
+            uncertain |= set(tips) - existing
+        return BranchFacts(existing=frozenset(existing), merged=frozenset(merged), uncertain=frozenset(uncertain))
 
-    def _find_in_history(self, starts: list[pygit2.Oid], wanted: set[pygit2.Oid]) -> set[pygit2.Oid]:
-        """Newest-first over the commits reachable from ``starts``, no older than the oldest wanted tip.
+    def _not_reachable(self, tips: set[pygit2.Oid], targets: list[pygit2.Oid]) -> set[pygit2.Oid]:
+        """Those of ``tips`` not reachable from any of ``targets``.
 
-        Measured on 5,000 branches and 47,501 commits (benchmarks/bench_sweep_decision.py): libgit2's
-        ``descendant_of`` paints down to a merge base for every branch, and its time-sorted revwalk prepares
-        the whole history before the first commit; this bounded frontier visits only the recent commits.
+        Measured on 5,000 branches and 47,501 commits with merges spread over the history
+        (benchmarks/bench_sweep_decision.py): a newest-first walk in Python read every commit newer than
+        the oldest asked tip; this walk stops at their fork points and reads them in C.
         """
-        if not starts or not wanted:
-            return set()
-        oldest = min(self._commit(oid).commit_time for oid in wanted) - CLOCK_SKEW
-        queue = [(-self._commit(oid).commit_time, str(oid), oid) for oid in set(starts)]
-        heapq.heapify(queue)
-        seen, found = set(starts), set[pygit2.Oid]()
-        while queue and len(found) < len(wanted):
-            negative_time, _, oid = heapq.heappop(queue)
-            if oid in wanted:
-                found.add(oid)
-            elif -negative_time < oldest:
-                break
-            for parent in self._commit(oid).parent_ids:
-                if parent not in seen:
-                    seen.add(parent)
-                    heapq.heappush(queue, (-self._commit(parent).commit_time, str(parent), parent))
-        return found
-
-    def _commit(self, oid: pygit2.Oid) -> pygit2.Commit:
-        commit = self._repo[oid]
-        assert isinstance(commit, pygit2.Commit)
-        return commit
+        if not tips or not targets:
+            return set(tips)
+        walker = self._repo.walk(None)
+        for oid in tips:
+            walker.push(oid)
+        for oid in targets:
+            walker.hide(oid)
+        return {commit.id for commit in walker} & tips
 
     def _reachable(self, oid: pygit2.Oid, tips: list[pygit2.Oid]) -> bool:
         return any(tip == oid or self._repo.descendant_of(tip, oid) for tip in tips)

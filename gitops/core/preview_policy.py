@@ -59,7 +59,7 @@ def prune(
 
 def _reason(preview: LivePreview, now: datetime, ttl_hours: int, facts: Mapping[str, BranchFacts]) -> str | None:
     repo = facts.get(preview.app) if preview.app else None
-    if repo is not None and preview.branch is not None:
+    if repo is not None and preview.branch is not None and preview.branch not in repo.uncertain:
         if preview.branch not in repo.existing:
             return "branch deleted"
         if preview.branch in repo.merged:

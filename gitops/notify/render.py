@@ -48,6 +48,8 @@ def summary_lines(report: ReleaseReport, esc: Escape, code: Escape) -> list[str]
         lines.append(f"reason: {esc(report.reason)}")
     if report.pipeline_url:
         lines.append(f"pipeline: {report.pipeline_url}")
+    if report.included_unknown:
+        lines.append(f"changes since the previous release: cannot tell ({esc(report.included_unknown)})")
     if report.included:
         lines.append("includes: " + ", ".join(f"!{iid}" for iid in report.included_mrs) or "")
         lines += [f"• {c[:8]} {esc(title)}" for c, title in report.included[:10]]

@@ -83,6 +83,7 @@ class ReleaseReport:
     related_commits: tuple[str, ...] = ()  # e.g. the commit a rollback went away from: its MR hears of it
     included: tuple[tuple[str, str], ...] = ()  # (commit, title) this release brings since the previous one
     included_mrs: tuple[int, ...] = ()  # the MRs those commits came from: their cards hear of it
+    included_unknown: str = ""  # why the clone could not tell what this release brings
     pipeline_id: int | None = None
 
     @property
@@ -143,5 +144,6 @@ def report_from_ci(environ: Mapping[str, str], reports_dir: Path | None) -> Rele
         reason=environ.get("GITOPS_REASON", ""),
         included=notes.commits,
         included_mrs=notes.merge_requests,
+        included_unknown=notes.unknown,
         pipeline_id=int(environ["CI_PIPELINE_ID"]) if environ.get("CI_PIPELINE_ID", "").isdigit() else None,
     )
