@@ -177,3 +177,16 @@ def test_the_report_says_its_release_notes_cannot_tell(master: tuple[GitRepo, li
     }  # fmt: skip
     text = email_text(report_from_ci(env, None))
     assert "changes since the previous release: cannot tell" in text and "GIT_DEPTH: 0" in text
+
+
+def test_an_engine_in_a_shallow_clone_of_the_deploy_repo_cannot_tell_its_sequence(
+    master: tuple[GitRepo, list[str]], tmp_path: Path
+) -> None:
+    """Its commit count would be too small, and an older-looking engine would be refused for the wrong reason."""
+    from gitops.core.engine import current_engine
+    from gitops.core.errors import CannotTellError
+
+    repo, _ = master
+    assert current_engine(clone(repo, tmp_path / "full"), {}).sequence == 5  # type: ignore[union-attr]
+    with pytest.raises(CannotTellError, match=r"shallow.*GIT_DEPTH: 0"):
+        current_engine(clone(repo, tmp_path / "depth2", "--depth", "2"), {})

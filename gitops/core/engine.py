@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pygit2
 
-from gitops.core.errors import ConfigError, StateError, bounded
+from gitops.core.errors import CannotTellError, ConfigError, StateError, bounded
 from gitops.core.validation import FULL_SHA
 
 
@@ -66,6 +66,12 @@ def current_engine(root: Path, environ: Mapping[str, str]) -> EngineVersion | No
         head = repo.head.target
     except (pygit2.GitError, KeyError):
         return None
+    if repo.is_shallow:  # its commit count would be too small: an engine that cannot tell its own sequence
+        raise CannotTellError(
+            f"this engine cannot tell its own version: its clone of the deploy repo ({root}) is shallow, so its "
+            "commit count is not its sequence number; fetch the whole history: GIT_DEPTH: 0 in the job's "
+            "variables, or git fetch --unshallow"
+        )
     count = sum(1 for _ in repo.walk(head, pygit2.enums.SortMode.NONE))
     return EngineVersion(str(head), count)
 
