@@ -16,7 +16,8 @@ from components.gate_inputs import GateSecrets, PullToken
 from gitops.core.catalog import AppSpec, Catalog
 from gitops.core.environments import Environment
 from gitops.core.gitlab_gate import ENVIRONMENT_SCOPE, owns_project_settings, owns_sweep
-from gitops.core.naming import app_host, short_hash
+from gitops.core.migrations import freeze_name, variable_name
+from gitops.core.naming import app_host
 from gitops.core.registry import token_username
 from gitops.core.settings import GitLabSettings, Schedule
 
@@ -61,7 +62,6 @@ class ReleaseGate(pulumi.ComponentResource):
             self.pull_tokens = self._pull_tokens(catalog, only=only_app)
             self.register_outputs({"environment_scope": ENVIRONMENT_SCOPE[env.name]})
             return
-        self._app_paths = [spec.gitlab_project for _, spec in sorted(catalog.apps.items())]
         projects = self._app_projects(catalog)
         self.pull_tokens = self._pull_tokens(catalog)
         paths = {app: spec.gitlab_project for app, spec in catalog.apps.items()}
@@ -188,14 +188,11 @@ class ReleaseGate(pulumi.ComponentResource):
         Named by environment, project path and key, so no catalog change renames another variable."""
         scope = ENVIRONMENT_SCOPE[self._env.name]
         targets = {**projects, self._settings.deploy_project: self._settings.deploy_project}
-        # Until 2026-12 variables were named by position (apps sorted by name, the deploy project last);
-        # the alias lets a stack last updated then keep its variables instead of re-creating them.
-        old_order = [*self._app_paths, self._settings.deploy_project]
+        # Named by position until 2026-12: gitops.core.migrations renames those in the state, from what it recorded.
         for path, project in sorted(targets.items()):
             for key, value in secrets.ci_variables.items():
-                old = f"{self._env.name}-var-{old_order.index(path)}-{key.lower()}"
                 gitlab.ProjectVariable(
-                    f"{self._env.name}-var-{path}-{key.lower()}",
+                    variable_name(self._env.name, path, key),
                     project=project,
                     key=key,
                     value=value,
@@ -206,10 +203,7 @@ class ReleaseGate(pulumi.ComponentResource):
                     variable_type="env_var",
                     description=f"gitops {self._env.name} credential (managed by the {self._env.name} stack)",
                     # GitLab keeps one (project, key, scope): a replacement must delete before it creates
-                    opts=pulumi.ResourceOptions.merge(
-                        self._child,
-                        pulumi.ResourceOptions(delete_before_replace=True, aliases=[pulumi.Alias(name=old)]),
-                    ),
+                    opts=pulumi.ResourceOptions.merge(self._child, pulumi.ResourceOptions(delete_before_replace=True)),
                 )
 
     def _protect_branch(self, app: str, project: pulumi.Input[str], branch: str) -> None:
@@ -273,16 +267,14 @@ class ReleaseGate(pulumi.ComponentResource):
             description="catalog app name used by the gitops pipeline",
             opts=self._child,
         )
-        for index, freeze in enumerate(self._settings.freezes):
+        for freeze in self._settings.freezes:  # named by position until 2026-12: see gitops.core.migrations
             gitlab.ProjectFreezePeriod(
-                f"prod-{app}-freeze-{short_hash(freeze.start, freeze.end, freeze.timezone)}",
+                freeze_name(app, freeze.start, freeze.end, freeze.timezone),
                 project=project,
                 freeze_start=freeze.start,
                 freeze_end=freeze.end,
                 cron_timezone=freeze.timezone,
-                opts=pulumi.ResourceOptions.merge(  # named by position until 2026-12
-                    self._child, pulumi.ResourceOptions(aliases=[pulumi.Alias(name=f"prod-{app}-freeze-{index}")])
-                ),
+                opts=self._child,
             )
         slack = self._settings.slack
         if slack is not None and secrets.slack_webhook is not None:

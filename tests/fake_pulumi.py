@@ -90,6 +90,8 @@ class FakeBackend:
     resource_count: int = 0
     last_result: RunResult | None = None
     targets: list[list[str]] = field(default_factory=list)  # the --target URNs of each up
+    # what `stack export` shows of the state's resources (a test sets it); `state rename` edits it
+    state_resources: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         """The app secrets an admin set on the stack (`pulumi config set --secret --path ...`)."""
@@ -198,6 +200,14 @@ class FakePulumiCommand(auto.PulumiCommand):
             size, page = int(_flag(args, "--page-size") or 10), int(_flag(args, "--page") or 1)
             newest_first = [_blinded(i) if "--show-secrets" not in args else i for i in reversed(b.history)]
             return auto.CommandResult(json.dumps(newest_first[(page - 1) * size : page * size]), "", 0)
+        if args[:2] == ["stack", "export"]:
+            deployment = {"manifest": {"version": "v3.200.0"}, "resources": b.state_resources}
+            return auto.CommandResult(json.dumps({"version": 3, "deployment": deployment}), "", 0)
+        if args[:2] == ["state", "rename"]:
+            urn, new_name = words[2], words[3]
+            (found,) = [r for r in b.state_resources if r["urn"] == urn]
+            found["urn"] = urn.rsplit("::", 1)[0] + "::" + new_name
+            return auto.CommandResult("Resource renamed\n", "", 0)
         if args[:2] == ["stack", "output"]:
             return auto.CommandResult(json.dumps(b.outputs), "", 0)
         if args[0] == "config" and "--json" in args:

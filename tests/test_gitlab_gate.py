@@ -303,11 +303,16 @@ def test_adding_removing_or_reordering_apps_renames_no_other_resource(stack: str
     assert any("shop/web" in n for n in before), "variables are named by project path"
 
 
-def test_variables_named_by_position_before_keep_their_identity_through_aliases() -> None:
-    """A stack last updated with positional names (apps sorted, the deploy project last) migrates in place."""
+def test_no_alias_is_derived_from_todays_configuration() -> None:
+    """Positional names are migrated in the state (gitops.core.migrations, tests/test_migrations.py): an alias
+    computed from today's catalog or freeze list would point at another resource's old state."""
+    result = gate("prod", extra={"gitops:gitlab": json.dumps({**json.loads(GITLAB_PROD), "freezes": FREEZES})})
+    named = of(result, "ProjectVariable") + of(result, "ProjectFreezePeriod")
+    assert len(of(result, "ProjectFreezePeriod")) == 4 and all(r.alias_names == [] for r in named)
     variables = {(v.inputs["project"], v.inputs["key"]): v for v in of(gate("staging"), "ProjectVariable")}
-    old_order = ["shop/api", "shop/web", "platform/deploy"]
-    for (project, key), variable in variables.items():
-        assert variable.alias_names == [f"staging-var-{old_order.index(project)}-{key.lower()}"]
-        assert variable.delete_before_replace, "GitLab keeps one (project, key, scope)"
+    assert all(v.delete_before_replace for v in variables.values()), "GitLab keeps one (project, key, scope)"
     assert variables[("shop/web", "KUBECONFIG_B64")].name == "staging-var-shop/web-kubeconfig_b64"
+
+
+GITLAB_PROD = json.dumps({"base_url": "https://gitlab.example.com/api/v4", "deploy_project": "platform/deploy"})
+FREEZES = [{"start": "0 18 * * 5", "end": "0 7 * * 1"}, {"start": "0 0 24 12 *", "end": "0 0 2 1 *"}]

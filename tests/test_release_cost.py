@@ -85,8 +85,6 @@ def test_gitops_release_targets_the_apps_components_on_every_cluster(tmp_path: P
 
 IMPORTS_OF_A_RUN = """
 import sys
-import subprocess
-import sys
 from pathlib import Path
 from gitops.offline.sample import build_sample_repo
 from tests.harness import run

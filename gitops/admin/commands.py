@@ -7,7 +7,7 @@ from typing import Any
 
 from gitops.admin.audit import cmd_drift, cmd_history, cmd_hold_clear, cmd_rollback, cmd_status
 from gitops.admin.deploy_repo import cmd_apply, cmd_message, cmd_plan, cmd_plan_note
-from gitops.admin.lifecycle import cmd_init, cmd_retire
+from gitops.admin.lifecycle import cmd_init, cmd_migrate, cmd_retire
 from gitops.admin.releases import cmd_release, cmd_sweep
 
 
@@ -61,6 +61,11 @@ def add_admin_commands(sub: Any) -> None:
     init = sub.add_parser("init", help="record an empty state in a new staging/prod stack")
     init.add_argument("--stack", required=True)
     init.set_defaults(func=cmd_init)
+
+    migrate = sub.add_parser("migrate", help="rename state resources still named by position (from what they record)")
+    migrate.add_argument("--stack", required=True)
+    migrate.add_argument("--dry-run", action="store_true", help="print the renames only")
+    migrate.set_defaults(func=cmd_migrate)
 
     retire = sub.add_parser("retire", help="delete an app from staging/prod (explicit; two updates)")
     retire.add_argument("--stack", required=True)

@@ -1,4 +1,4 @@
-"""A staging/prod stack's beginning and an app's end: init and retire (explicit, two updates)."""
+"""A staging/prod stack's beginning, its state's migrations and an app's end: init, migrate and retire."""
 
 from __future__ import annotations
 
@@ -26,6 +26,14 @@ def cmd_init(args: argparse.Namespace) -> int:
     message = update_message("init", args.stack, actor=actor())
     admin.release({"action": "init"}, message, on_output=echo)
     print(f"stack {args.stack} initialized: it records an empty state; releases can now be deployed")
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Rename what the state still names by position (every untargeted update does it first, too)."""
+    environment_for_stack(args.stack)
+    renames = admin_for(args).migrate_state(echo, dry_run=args.dry_run)
+    print(f"stack {args.stack}: {len(renames)} resource(s) {'to rename' if args.dry_run else 'renamed'}")
     return 0
 
 

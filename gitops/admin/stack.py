@@ -19,7 +19,8 @@ from pulumi import automation as auto
 from gitops.admin.history import HistoryEntry, ledger
 from gitops.core.environments import environment_for_stack
 from gitops.core.errors import StateError
-from gitops.core.naming import app_component_urns
+from gitops.core.migrations import Rename, positional_renames
+from gitops.core.naming import app_component_urns, preview_of_stack
 from gitops.core.settings import EVENT_KEYS, NAMESPACE, settings_from_config
 from gitops.core.stackfile import load_stack_config
 
@@ -139,6 +140,8 @@ class StackAdmin:
         targets = self.app_targets(target_app) if target_app else None
         if target_app:
             event = {**event, "targeted": "true"}
+        elif preview_of_stack(self.name) is None:  # an update of every resource: old names first
+            self.migrate_state(on_output)
         with self._event_config(event) as config_file:
             self._stack.up(
                 message=message,
@@ -148,6 +151,25 @@ class StackAdmin:
                 target_dependents=True if targets else None,
                 refresh=refresh or None,
             )
+
+    def migrate_state(self, on_output: Callable[[str], None], *, dry_run: bool = False) -> list[Rename]:
+        """Rename in the state what it still names by position, to the names derived from what each resource
+        recorded (``gitops.core.migrations``); `pulumi state rename`, one per resource, before any update
+        would otherwise delete and re-create them. A targeted release leaves them alone (untargeted)."""
+        deployment = self._stack.export_stack().deployment or {}
+        renames = positional_renames(deployment)
+        for rename in renames:
+            if not dry_run:
+                self._cli("state", "rename", rename.urn, rename.new_name, "--yes")
+            on_output(f"{'would rename' if dry_run else 'renamed'} {rename.old_name} -> {rename.new_name}\n")
+        return renames
+
+    def _cli(self, *args: str) -> auto.CommandResult:
+        """A CLI command the Automation API has no method for, run as the workspace runs its own."""
+        workspace = self._stack.workspace
+        env = {"PULUMI_HOME": workspace.pulumi_home} if workspace.pulumi_home else {}
+        env |= dict(workspace.env_vars or {})
+        return workspace.pulumi_command.run([*args, "--stack", self.name], workspace.work_dir, env)
 
     def app_targets(self, app: str) -> list[str]:
         """The URNs of ``app``'s components on every cluster of this stack."""

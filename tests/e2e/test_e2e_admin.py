@@ -127,3 +127,46 @@ def test_lost_outputs_are_refused_and_restored_from_the_history(
     assert world.outputs("staging")["releases"]["web"]["commit"] == first
     world.ci_release("staging", "web", second, image_digest=digest(2))
     assert _image(world) == f"{IMAGE}@{digest(2)}"
+
+
+def test_positional_names_are_migrated_in_the_real_backend_from_what_the_state_recorded(
+    world_factory: Callable[[Sequence[str]], World], tmp_path: Any
+) -> None:
+    """A staging state written before 2026-12 (its CI/CD variables named by position) is put in the backend
+    with `pulumi stack import`; `gitops migrate` renames them with the real CLI's `state rename`.
+    GitLab resources cannot be created here (no GitLab, no GitLab provider plugin), so they are imported."""
+    world = world_factory(["staging"])
+    world.gitops("init", "--stack", "staging")
+    exported = world.export("staging", show_secrets=True)
+    resources = exported["deployment"]["resources"]
+    stack_urn = resources[0]["urn"]
+    provider = {"urn": "urn:pulumi:staging::gitops::pulumi:providers:gitlab::staging-gitlab", "custom": True,
+                "id": "gitlab-provider", "type": "pulumi:providers:gitlab", "parent": stack_urn,
+                "inputs": {"version": "8.0.0"}, "outputs": {"version": "8.0.0"}}  # fmt: skip
+    gate = {"urn": "urn:pulumi:staging::gitops::gitops:gitlab:ReleaseGate::staging-gitlab", "custom": False,
+            "type": "gitops:gitlab:ReleaseGate", "parent": stack_urn}  # fmt: skip
+    old = []
+    for index, project in enumerate(["shop/api", "shop/web", "platform/deploy"]):  # the order of that day
+        inputs = {"project": project, "key": "KUBECONFIG_B64", "environmentScope": "staging"}
+        old.append({
+            "urn": f"{gate['urn']}$gitlab:index/projectVariable:ProjectVariable::staging-var-{index}-kubeconfig_b64",
+            "custom": True, "id": f"{project}:KUBECONFIG_B64:staging", "parent": gate["urn"],
+            "type": "gitlab:index/projectVariable:ProjectVariable", "inputs": inputs, "outputs": inputs,
+            "provider": f"{provider['urn']}::{provider['id']}",
+        })  # fmt: skip
+    exported["deployment"]["resources"] = [*resources, provider, gate, *old]
+    state = tmp_path / "old-state.json"
+    state.write_text(json.dumps(exported), encoding="utf-8")
+    world.pulumi("stack", "import", "--stack", "staging", "--file", str(state))
+
+    dry = world.gitops("migrate", "--stack", "staging", "--dry-run")
+    assert "would rename staging-var-1-kubeconfig_b64 -> staging-var-shop/web-kubeconfig_b64" in dry.stdout
+    assert world.gitops("migrate", "--stack", "staging").stdout.count("renamed staging-var-") == 3
+
+    urns = [r["urn"] for r in world.export("staging")["deployment"]["resources"]]
+    after = {r["urn"].rsplit("::", 1)[-1]: r for r in world.export("staging")["deployment"]["resources"]}
+    for project in ("shop/api", "shop/web", "platform/deploy"):
+        assert after[f"staging-var-{project}-kubeconfig_b64"]["inputs"]["project"] == project
+    assert not any(name.startswith("staging-var-0") for name in after)
+    assert len(urns) == len(resources) + 5, "nothing else was added or removed"
+    assert "0 resource(s) renamed" in world.gitops("migrate", "--stack", "staging").stdout
