@@ -36,7 +36,7 @@ from gitops.core.registry import dockerconfig, parse_registry_credentials
 from gitops.core.settings import KUBECONFIG_PREFIX, NAMESPACE, GitLabSettings, StackSettings, settings_from_config
 from gitops.core.state import ENGINE_OUTPUT, STATE_OUTPUTS, CarriedState, StackState, parse_outputs
 from gitops.core.state_check import check_state
-from gitops.core.workloads import Workload, preview_workloads, release_workloads
+from gitops.core.workloads import Workload, on_cluster, preview_workloads, release_workloads
 
 MAX_ORIGIN = 200
 REGISTRY_OUTPUT = "registry"
@@ -241,7 +241,7 @@ async def release(*, now: datetime, environ: Mapping[str, str], root: Path) -> d
     if event is not None and event.targeted:  # `--target` on this app: the others stay as they are
         workloads = [w for w in workloads if w.spec.name == event.app]
     credentials = {w.spec.name: _credentials(w, tokens, app_secrets, source) for w in workloads}
-    _register(env, settings, stack, kubeconfigs, workloads, credentials)
+    _register(env, settings, stack, kubeconfigs, workloads, credentials, state)
     return outputs
 
 
@@ -351,11 +351,12 @@ def _register(
     kubeconfigs: Mapping[str, Any],
     workloads: list[Workload],
     credentials: Mapping[str, AppCredentials],
+    state: StackState,
 ) -> None:
-    """Translate the desired state into components, once per cluster."""
+    """Translate the desired state into components, once per cluster (each at what it runs: ``on_cluster``)."""
     component: type[AppEnvironment] = PreviewEnvironment if env.is_preview else AppEnvironment
     for target in cluster_targets(settings, stack, kubeconfigs, protect=not env.is_preview):
-        for workload in workloads:
+        for workload in on_cluster(workloads, state, target.name):
             component(
                 component_name(target.name, workload.key),
                 workload,

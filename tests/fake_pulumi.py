@@ -86,6 +86,7 @@ class FakeBackend:
     drift: dict[str, int] = field(default_factory=dict)
     calls: list[list[str]] = field(default_factory=list)
     fail_commits: set[str] = field(default_factory=set)
+    fail_wave: str | None = None  # a deploy of this wave (gitops:wave) fails like a rollout that never gets ready
     locked_updates: int = 0
     resource_count: int = 0
     last_result: RunResult | None = None
@@ -352,7 +353,10 @@ class FakePulumiCommand(auto.PulumiCommand):
         b.targets.append(targets)
         b.last_result = result
         b.resource_count = sum(r.custom for r in result.resources)
-        if config.values.get("gitops:commit") in b.fail_commits:
+        failing_wave = b.fail_wave is not None and config.values.get("gitops:wave") == b.fail_wave
+        if config.values.get("gitops:commit") in b.fail_commits or (
+            failing_wave and config.values.get("gitops:action", "deploy") == "deploy"
+        ):
             item["result"] = "failed"
             b.history.append(item)
             stdout = (

@@ -146,6 +146,13 @@ def status_text(stack: str, outputs: dict[str, Any]) -> str:
         by = f" by {r.actor}" if r.actor else ""
         retiring = " RETIRING (unprotected)" if r.retiring else ""
         lines.append(f"  {app}: {r.commit} from {r.branch} ({r.action}) since {r.released_at}{by}{retiring}")
+        if r.behind:  # a release in waves that has not reached every cluster (a held or cancelled rollout)
+            lines.append(f"    MID-ROLLOUT: {short_commit(r.commit)} has not reached every cluster yet")
+            for cluster, runs in sorted(r.behind.items()):
+                still = f"{short_commit(runs.commit)}" if runs.commit else "nothing yet"
+                lines.append(
+                    f"    {cluster}: still runs {still}; the next release of {app} (or this one again) completes it"
+                )
     for app, h in sorted(state.holds.items()):
         refused = ", ".join(short_commit(c) for c in h.commits)
         lines.append(f"  HOLD {app}: refuses {refused} until a fix descends from it; reason: {h.reason}")

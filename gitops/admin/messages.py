@@ -1,6 +1,7 @@
 """The update message every CI run and admin command uses, readable in `pulumi stack history`.
 
 deploy web@1a2b3c4d from master by alice (pipeline https://gitlab/.../pipelines/7)
+deploy web@1a2b3c4d from master, wave 1/2 (prod-eu) by alice (pipeline https://gitlab/.../pipelines/7)
 rollback web from 1a2b3c4d to 0f0f0f0f by bob (pipeline -): 500s after release
 restore web from 1a2b3c4d to 0f0f0f0f by ci (pipeline https://...): automatic restore after the failed ...
 stop web preview of feature/login by alice (pipeline https://...)
@@ -29,6 +30,7 @@ def update_message(
     branch: str | None = None,
     from_commit: str | None = None,
     reason: str | None = None,
+    wave: str | None = None,
 ) -> str:
     if action == "deploy":
         head = f"deploy {app}@{short_commit(commit or '')} from {branch}"
@@ -38,6 +40,8 @@ def update_message(
         head = f"stop {app} preview of {branch}"
     else:
         head = f"{action} {app}".rstrip()
+    if wave:
+        head += f", wave {wave}"
     tail = f" by {actor or 'unknown'} (pipeline {pipeline or '-'})"
     return head + tail + (f": {reason}" if reason else "")
 

@@ -13,6 +13,7 @@ from pulumi import automation as auto
 from gitops.admin.messages import update_message
 from gitops.admin.previews import SHARED_STACK, PreviewFleet, preview_policy
 from gitops.admin.recovery import restore_after_failure
+from gitops.admin.rollout import release_in_waves
 from gitops.admin.shared import (
     EXIT_FAILED,
     EXIT_FAILED_RESTORED,
@@ -52,6 +53,9 @@ def cmd_release(args: argparse.Namespace) -> int:
     admin = admin_for(args)
     before = readable_state(admin)
     live = before.state.releases.get(args.app) if before is not None else None
+    settings = admin.settings()
+    if args.action == "deploy" and len(settings.rollout_waves()) > 1:
+        return release_in_waves(args, env, admin, event, before, settings, wait=wait, pipeline=pipeline)
     try:
         admin.release_when_unlocked(event, message, echo, wait_seconds=wait, target_app=args.app)
         # the release notes of the report: what this release brings since the one before it

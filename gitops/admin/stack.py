@@ -9,7 +9,7 @@ import contextlib
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from gitops.core.environments import environment_for_stack
 from gitops.core.errors import StateError
 from gitops.core.migrations import Rename, positional_renames
 from gitops.core.naming import app_component_urns, preview_of_stack
-from gitops.core.settings import EVENT_KEYS, NAMESPACE, settings_from_config
+from gitops.core.settings import EVENT_KEYS, KUBECONFIG_PREFIX, NAMESPACE, StackSettings, settings_from_config
 from gitops.core.stackfile import load_stack_config
 
 PAGE_SIZE = 2000  # 5,000 updates: three history calls
@@ -124,6 +124,7 @@ class StackAdmin:
         *,
         target_app: str | None = None,
         refresh: bool = False,
+        clusters: Sequence[str] | None = None,
     ) -> None:
         """`pulumi up` with the event as config, given in a config file of its own (`--config-file`): the
         stack file is never changed, so a later update without the event re-applies the state, and two
@@ -136,8 +137,10 @@ class StackAdmin:
         follows that app, not the number of apps in the stack.
 
         ``refresh``: read every object from the clusters first (`--refresh`), so what someone changed by hand
-        is put back too (a plain apply reconciles everything)."""
-        targets = self.app_targets(target_app) if target_app else None
+        is put back too (a plain apply reconciles everything).
+
+        ``clusters``: a release in waves targets the app's components on that wave's clusters only."""
+        targets = self.app_targets(target_app, clusters) if target_app else None
         if target_app:
             event = {**event, "targeted": "true"}
         elif preview_of_stack(self.name) is None:  # an update of every resource: old names first
@@ -171,14 +174,25 @@ class StackAdmin:
         env |= dict(workspace.env_vars or {})
         return workspace.pulumi_command.run([*args, "--stack", self.name], workspace.work_dir, env)
 
-    def app_targets(self, app: str) -> list[str]:
-        """The URNs of ``app``'s components on every cluster of this stack."""
+    def settings(self) -> StackSettings:
+        """The stack's settings, from its stack file in this repo."""
         env = environment_for_stack(self.name)
         config = load_stack_config(self.root, self.name)
         raw = {k.removeprefix(f"{NAMESPACE}:"): v for k, v in config.values.items() if k.startswith(f"{NAMESPACE}:")}
-        settings = settings_from_config(env, raw, source=f"Pulumi.{self.name}.yaml")
+        return settings_from_config(env, raw, source=f"Pulumi.{self.name}.yaml")
+
+    def app_targets(self, app: str, clusters: Sequence[str] | None = None) -> list[str]:
+        """The URNs of ``app``'s components on ``clusters`` (every cluster of this stack by default)."""
+        env = environment_for_stack(self.name)
+        names = list(clusters) if clusters is not None else [c.name for c in self.settings().clusters]
         project = yaml.safe_load((self.root / "Pulumi.yaml").read_text(encoding="utf-8"))["name"]
-        return app_component_urns(self.name, str(project), [c.name for c in settings.clusters], app, env.name)
+        return app_component_urns(self.name, str(project), names, app, env.name)
+
+    def kubeconfigs(self) -> dict[str, str]:
+        """Each cluster's kubeconfig from the stack's secret config (``gitops:kubeconfig-<cluster>``)."""
+        values = self._stack.get_all_config()
+        prefix = f"{NAMESPACE}:{KUBECONFIG_PREFIX}"
+        return {k.removeprefix(prefix): v.value for k, v in values.items() if k.startswith(prefix)}
 
     @contextlib.contextmanager
     def _event_config(self, event: Mapping[str, str]) -> Iterator[str]:
@@ -200,10 +214,11 @@ class StackAdmin:
         wait_seconds: float,
         target_app: str | None = None,
         refresh: bool = False,
+        clusters: Sequence[str] | None = None,
     ) -> None:
         """``release``, waiting while another update holds the stack's lock."""
         self.with_lock_wait(
-            lambda: self.release(event, message, on_output, target_app=target_app, refresh=refresh),
+            lambda: self.release(event, message, on_output, target_app=target_app, refresh=refresh, clusters=clusters),
             on_output,
             wait_seconds=wait_seconds,
         )

@@ -29,6 +29,9 @@ WITHOUT_COMMIT = frozenset({Action.STOP, Action.CLEAR_HOLD, Action.RETIRE, Actio
 MAX_REASON = 300
 # actions that change one app only: the release command runs them as a targeted update (gitops:targeted)
 TARGETABLE = frozenset({Action.DEPLOY, Action.ROLLBACK, Action.RESTORE, Action.CLEAR_HOLD})
+# actions a release in waves runs wave by wave (gitops:wave)
+WAVED = frozenset({Action.DEPLOY, Action.RESTORE})
+MAX_WAVES = 20
 
 
 @dataclass(frozen=True)
@@ -45,12 +48,15 @@ class ReleaseEvent:
     # the update runs with `--target` on this app's components: only they are registered, every other
     # app's resources stay as they are (set by `gitops release`/`rollback`/`hold clear`, never by hand)
     targeted: bool = False
+    # a release in waves: this update deploys (or restores, up to) that wave of gitops:waves, 1-based
+    wave: int | None = None
 
     def describe(self, env: Environment) -> str:
         if self.action is Action.INIT:
             return f"init of {env.name}: recording an empty state"
         commit = self.commit or "-"
-        return f"{self.action.value} of {self.app} to {env.name} (branch {self.branch!r}, commit {commit})"
+        wave = f", wave {self.wave}" if self.wave else ""
+        return f"{self.action.value} of {self.app} to {env.name} (branch {self.branch!r}, commit {commit}{wave})"
 
 
 def _text(raw: Mapping[str, Any], key: str) -> str | None:
@@ -81,6 +87,7 @@ def event_from_config(env: Environment, raw: Mapping[str, Any], catalog: Catalog
     action_text, reason = _text(raw, "action"), _checked_reason(_text(raw, "reason"))
     digest = _text(raw, "digest")
     targeted = _targeted(_text(raw, "targeted"))
+    wave = _wave(_text(raw, "wave"))
     if digest is not None and not DIGEST.match(digest):
         raise ConfigError(
             f"gitops:digest {bounded(repr(digest), 80)} is not an image digest (sha256: and 64 lower-case hex); "
@@ -97,6 +104,11 @@ def event_from_config(env: Environment, raw: Mapping[str, Any], catalog: Catalog
         raise ConfigError(
             f"gitops:targeted is for staging/prod {', '.join(sorted(a.value for a in TARGETABLE))}, "
             f"not {action.value} in {env.name}; remove it"
+        )
+    if wave is not None and (env.is_preview or action not in WAVED or not targeted):
+        raise ConfigError(
+            f"gitops:wave is for targeted staging/prod {', '.join(sorted(a.value for a in WAVED))} updates "
+            f"(set by gitops release), not {action.value} in {env.name}; remove it"
         )
     if branch is not None:
         try:
@@ -153,7 +165,15 @@ def event_from_config(env: Environment, raw: Mapping[str, Any], catalog: Catalog
             f"gitops:commit {bounded(repr(commit), 60)} is not a full 40-hex commit SHA; the release version is "
             "the commit id (use $CI_COMMIT_SHA, not a short SHA or a tag)"
         )
-    return ReleaseEvent(app, branch, commit.lower(), action, reason, digest, targeted)
+    return ReleaseEvent(app, branch, commit.lower(), action, reason, digest, targeted, wave)
+
+
+def _wave(text: str | None) -> int | None:
+    if text is None:
+        return None
+    if not text.isdigit() or not 1 <= int(text) <= MAX_WAVES or text != str(int(text)):
+        raise ConfigError(f"gitops:wave must be a wave number from 1 to {MAX_WAVES}, not {bounded(repr(text), 40)}")
+    return int(text)
 
 
 def _targeted(text: str | None) -> bool:

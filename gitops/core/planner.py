@@ -14,6 +14,7 @@ from gitops.core.naming import preview_host, preview_id, short_commit
 from gitops.core.preview_policy import LivePreview, Removal, prune
 from gitops.core.settings import StackSettings
 from gitops.core.state import TIME_FORMAT, Hold, Preview, Release, StackState
+from gitops.core.waves import behind_after, continue_rollout, wave_span
 
 Descends = Callable[[str, str], bool]
 
@@ -55,7 +56,8 @@ def plan(
     """Apply one event to the previous state; previews are then pruned."""
     if env.is_preview:
         return _plan_previews(settings, event, previous, now, origin, facts or {})
-    return _plan_releases(env, event, previous, now, origin, descends)
+    waves = [list(w.clusters) for w in settings.rollout_waves()]
+    return _plan_releases(env, event, previous, now, origin, descends, waves)
 
 
 def _plan_releases(
@@ -65,6 +67,7 @@ def _plan_releases(
     now: datetime,
     origin: Origin,
     descends: Descends | None,
+    waves: list[list[str]],
 ) -> Plan:
     if event is None:
         return Plan(previous)
@@ -103,6 +106,11 @@ def _plan_releases(
         notes.append(f"{event.app} restored to {short_commit(event.commit)} after a failed release")
     elif event.action is Action.DEPLOY:
         assert event.commit is not None
+        span = wave_span(waves, event)
+        if span.number > 1:
+            releases[event.app] = continue_rollout(current, event, span)
+            notes.append(f"wave {span.number}/{span.count} of {event.app}: {', '.join(span.clusters)}")
+            return Plan(StackState(releases, previous.previews, holds), notes=notes)
         if current is not None and current.commit != event.commit:
             _check_forward(env, event.app, event.commit, current, descends)
         if hold is not None:
@@ -118,11 +126,19 @@ def _plan_releases(
         notes.append(f"hold on {event.app} cleared by {origin.actor or 'an admin'}: {event.reason}")
 
     if event.commit is not None:
-        unchanged = current is not None and (current.commit, current.digest, current.action, current.retiring) == (
-            event.commit,
-            event.digest,
-            event.action.value,
-            False,
+        later = wave_span(waves, event).later if event.action is not Action.ROLLBACK else ()
+        behind = behind_after(current, event.commit, event.digest, later)
+        now_runs = (event.commit, event.digest, event.action.value, False, behind)
+        unchanged = (
+            current is not None
+            and (
+                current.commit,
+                current.digest,
+                current.action,
+                current.retiring,
+                current.behind,
+            )
+            == now_runs
         )
         if not unchanged:
             releases[event.app] = Release(
@@ -135,6 +151,7 @@ def _plan_releases(
                 previous=current.commit if current else None,
                 digest=event.digest,
                 previous_digest=current.digest if current else None,
+                behind=behind,
             )
     return Plan(StackState(releases, previous.previews, holds), notes=notes)
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
 from gitops.core.catalog import Autoscaling, Catalog, EnvVars, Resources
 from gitops.core.environments import Environment
@@ -18,7 +18,7 @@ NAMESPACE = "gitops"
 KUBECONFIG_PREFIX = "kubeconfig-"
 
 # Keys of the release event, set per `pulumi up` by CI or the rollback tool (the contract).
-EVENT_KEYS = ("app", "commit", "branch", "action", "reason", "digest", "targeted")
+EVENT_KEYS = ("app", "commit", "branch", "action", "reason", "digest", "targeted", "wave")
 # Secret settings (must be set with --secret): CI/CD variable values, the Slack webhook, app secrets, and
 # registry pull credentials where GitLab is managed elsewhere.
 SECRET_KEYS = ("ciVariables", "slackWebhook", "appSecrets", "registryCredentials")
@@ -37,6 +37,7 @@ SETTING_KEYS = (
     "gitlab",
     "notify",
     "rolloutTimeoutSeconds",
+    "waves",
 )
 
 
@@ -55,6 +56,13 @@ class Cluster(StrictModel):
     @property
     def identifier(self) -> str:
         return self.cluster_identifier or self.name
+
+
+class Wave(StrictModel):
+    """Clusters a release reaches together; the next wave starts after they are verified and baked."""
+
+    clusters: list[str] = Field(min_length=1, max_length=20)
+    bakeSeconds: int = Field(default=0, ge=0, le=3600)  # watched for restarts of the app's pods before the next
 
 
 class AppOverride(StrictModel):
@@ -213,6 +221,36 @@ class StackSettings(StrictModel):
     # how long a rollout may take before the release counts as failed (the Deployment's progress
     # deadline and the engine's wait for it): the restore of a bad release starts after this
     rolloutTimeoutSeconds: int = Field(default=600, ge=30, le=3600)
+    # ordered rollout: wave 1's clusters first; none set means one wave of every cluster (no bake)
+    waves: list[Wave] = Field(default=[], max_length=20)
+
+    @field_validator("waves")
+    @classmethod
+    def _waves_cover_each_cluster_once(cls, waves: list[Wave], info: ValidationInfo) -> list[Wave]:
+        if not waves:
+            return waves
+        named = [c for wave in waves for c in wave.clusters]
+        known = {c.name for c in info.data.get("clusters", [])}
+        unknown = sorted(set(named) - known)
+        repeated = sorted({c for c in named if named.count(c) > 1})
+        missing = sorted(known - set(named))
+        if unknown or repeated or missing:
+            problems = [
+                *([f"names unknown cluster(s) {', '.join(unknown)}"] if unknown else []),
+                *([f"repeats {', '.join(repeated)}"] if repeated else []),
+                *([f"leaves out {', '.join(missing)}"] if missing else []),
+            ]
+            raise ValueError(
+                f"must list each cluster of gitops:clusters ({', '.join(sorted(known)) or 'none'}) exactly once; "
+                f"it {'; '.join(problems)}"
+            )
+        return waves
+
+    def rollout_waves(self) -> list[Wave]:
+        """The waves a release goes through: as set, or one wave of every cluster."""
+        if self.waves or not self.clusters:
+            return list(self.waves)
+        return [Wave(clusters=[c.name for c in self.clusters])]
 
     @model_validator(mode="after")
     def _unique_clusters(self) -> StackSettings:

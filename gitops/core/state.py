@@ -58,6 +58,13 @@ Branch = Annotated[str, AfterValidator(_branch)]
 Text = Annotated[str, Field(max_length=500), AfterValidator(_single_line)]
 
 
+class ClusterRelease(StrictModel):
+    """What one cluster still runs while a release in waves has not reached it (``commit`` None: nothing)."""
+
+    commit: Sha | None = None
+    digest: Digest | None = None
+
+
 class Release(StrictModel):
     """What one app runs in a staging/prod stack.
 
@@ -75,6 +82,14 @@ class Release(StrictModel):
     retiring: bool = False
     digest: Digest | None = None  # the image that runs (image@digest); None only in releases made before digests
     previous_digest: Digest | None = None
+    # a release in waves, mid-rollout: the clusters it has not reached yet, and what they still run
+    behind: dict[Annotated[str, Field(max_length=30)], ClusterRelease] = Field(default={}, max_length=20)
+
+    def runs_on(self, cluster: str) -> tuple[str | None, str | None]:
+        """(commit, digest) the cluster runs: this release's, unless the rollout has not reached it."""
+        if cluster in self.behind:
+            return self.behind[cluster].commit, self.behind[cluster].digest
+        return self.commit, self.digest
 
 
 class Preview(StrictModel):
@@ -109,7 +124,9 @@ class StackState:
     def to_outputs(self) -> dict[str, Any]:
         """Plain, sorted dicts: identical state gives identical exports."""
         return {
-            "releases": {k: v.model_dump() for k, v in sorted(self.releases.items())},
+            "releases": {  # `behind` only mid-rollout: a stack that never used waves keeps its exact outputs
+                k: v.model_dump(exclude=None if v.behind else {"behind"}) for k, v in sorted(self.releases.items())
+            },
             "previews": {k: v.model_dump() for k, v in sorted(self.previews.items())},
             "holds": {k: v.model_dump() for k, v in sorted(self.holds.items())},
         }

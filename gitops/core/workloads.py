@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from gitops.core.catalog import AppSpec, Autoscaling, Catalog, Resources
 from gitops.core.environments import Environment
@@ -101,6 +101,22 @@ def release_workloads(env: Environment, settings: StackSettings, catalog: Catalo
                 rollout_timeout_seconds=settings.rolloutTimeoutSeconds,
             )
         )
+    return result
+
+
+def on_cluster(workloads: list[Workload], state: StackState, cluster: str) -> list[Workload]:
+    """What one cluster runs: a release in waves that has not reached it leaves it on what it ran before."""
+    result = []
+    for workload in workloads:
+        release = None if workload.is_preview else state.releases.get(workload.spec.name)
+        if release is None:
+            result.append(workload)
+            continue
+        commit, digest = release.runs_on(cluster)
+        if commit is None:  # a first release, not yet at this cluster
+            continue
+        same = (commit, digest) == (workload.commit, workload.digest)
+        result.append(workload if same else replace(workload, commit=commit, digest=digest))
     return result
 
 

@@ -1,0 +1,154 @@
+"""A staging/prod release in waves: wave 1's clusters first, verified and baked, then the next.
+
+Each wave is one targeted update (``gitops:wave``, ``--target`` on the app's components on that wave's
+clusters). Verification of a wave: the engine's await (every object rolled out and ready within
+``rolloutTimeoutSeconds``), then ``bakeSeconds`` with no restart of the app's pods. A wave that fails
+stops the release: the clusters it reached get the previous release back, later waves are never touched.
+A refusal before a later wave (a deploy freeze) holds the waves not yet started; ``status`` shows the
+rollout mid-way and the next release (or the same one again) completes it.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping
+
+import yaml
+from pulumi import automation as auto
+
+from gitops.admin.bake import BakeError, PodReader, bake
+from gitops.admin.messages import update_message
+from gitops.admin.recovery import is_refusal, restore_after_failure
+from gitops.admin.shared import EXIT_FAILED, EXIT_FAILED_RESTORED, actor, echo, write_dotenv
+from gitops.admin.stack import StackAdmin
+from gitops.core.environments import Environment
+from gitops.core.naming import short_commit
+from gitops.core.settings import StackSettings, Wave
+from gitops.core.state import CarriedState
+
+
+def release_in_waves(
+    args: argparse.Namespace,
+    env: Environment,
+    admin: StackAdmin,
+    event: Mapping[str, str],
+    before: CarriedState | None,
+    settings: StackSettings,
+    *,
+    wait: float,
+    pipeline: str,
+) -> int:
+    waves = settings.rollout_waves()
+    live = before.state.releases.get(args.app) if before is not None else None
+    for number, wave in enumerate(waves, 1):
+        label = f"{number}/{len(waves)} ({', '.join(wave.clusters)})"
+        print(f"wave {label}: {args.action} of {args.app}@{short_commit(args.commit)}")
+        message = update_message(
+            "deploy", args.app, actor=actor(), pipeline=pipeline, commit=args.commit, branch=args.branch, wave=label
+        )
+        try:
+            admin.release_when_unlocked(
+                {**event, "wave": str(number)}, message, echo, wait_seconds=wait, target_app=args.app,
+                clusters=wave.clusters,
+            )  # fmt: skip
+        except auto.ConcurrentUpdateError:
+            return _held(args, number, label, f"stack {args.stack} still locked after {int(wait)}s")
+        except auto.CommandError as exc:
+            if is_refusal(str(exc)):
+                if number == 1:
+                    print(f"error: the {args.action} of {args.app} to {args.stack} was refused:{exc}")
+                    write_dotenv(args.dotenv, {"DEPLOY_RESULT": "failed"})
+                    return EXIT_FAILED
+                return _held(args, number, label, _first_line(str(exc)))
+            check = f"rollout not ready on {', '.join(wave.clusters)}"
+            return _stop(args, env, admin, event, before, waves, number, check, str(exc), wait=wait, pipeline=pipeline)
+        if wave.bakeSeconds:
+            try:
+                bake(_readers(admin, settings, wave), args.app, wave.bakeSeconds, on_output=echo)
+            except BakeError as exc:
+                return _stop(
+                    args, env, admin, event, before, waves, number, str(exc), str(exc), wait=wait, pipeline=pipeline
+                )
+        print(f"wave {label}: verified")
+    previous = {"PREVIOUS_COMMIT": live.commit} if live is not None and live.commit != args.commit else {}
+    write_dotenv(args.dotenv, {"DEPLOY_RESULT": "success", **previous})
+    return 0
+
+
+def _readers(admin: StackAdmin, settings: StackSettings, wave: Wave) -> dict[str, PodReader]:
+    kubeconfigs = admin.kubeconfigs()
+    contexts = {c.name: c.context for c in settings.clusters}
+    readers = {}
+    for cluster in wave.clusters:
+        if cluster not in kubeconfigs:
+            raise BakeError(f"cannot watch {cluster}: the stack has no gitops:kubeconfig-{cluster} to read it with")
+        try:
+            readers[cluster] = PodReader(kubeconfigs[cluster], contexts.get(cluster))
+        except (ValueError, OSError, yaml.YAMLError) as exc:  # a kubeconfig it cannot use: not a passed bake
+            raise BakeError(f"cannot watch {cluster}: its kubeconfig cannot be used ({exc})") from None
+    return readers
+
+
+def _held(args: argparse.Namespace, number: int, label: str, why: str) -> int:
+    """A later wave could not start (a freeze, a lock): the earlier waves run the release, verified."""
+    print(
+        f"wave {label} held: {why}. {args.app} is mid-rollout (python -m gitops status --stack {args.stack}); "
+        "the next release of it, or this one run again, completes it"
+    )
+    reason = f"held before wave {label}: {why}; mid-rollout"
+    write_dotenv(args.dotenv, {"DEPLOY_RESULT": "failed", "GITOPS_REASON": reason})
+    return EXIT_FAILED
+
+
+def _stop(
+    args: argparse.Namespace,
+    env: Environment,
+    admin: StackAdmin,
+    event: Mapping[str, str],
+    before: CarriedState | None,
+    waves: list[Wave],
+    number: int,
+    check: str,
+    error: str,
+    *,
+    wait: float,
+    pipeline: str,
+) -> int:
+    """Wave ``number`` failed: the clusters the release reached get the previous release back."""
+    reached = [c for wave in waves[:number] for c in wave.clusters]
+    failed = ", ".join(waves[number - 1].clusters)
+    print(f"error: wave {number} ({failed}) of {args.app}@{short_commit(args.commit)} failed: {_first_line(check)}")
+    restore = restore_after_failure(env, event, before, error)
+    if restore is None:
+        reason = f"wave {number} ({failed}) failed: {_first_line(check)}"
+        write_dotenv(args.dotenv, {"DEPLOY_RESULT": "failed", "GITOPS_REASON": reason})
+        return EXIT_FAILED
+    print(f"restoring {args.app} to {restore.commit} on {', '.join(reached)}; later waves were never touched")
+    message = update_message(
+        "restore", args.app, actor=actor(), pipeline=pipeline, commit=restore.commit,
+        from_commit=restore.failed_commit, reason=restore.reason,
+    )  # fmt: skip
+    restore_event = {**restore.event(args.branch), "wave": str(number)}
+    if "sourceRepo" in event:
+        restore_event["sourceRepo"] = event["sourceRepo"]
+    try:
+        admin.release_when_unlocked(
+            restore_event, message, echo, wait_seconds=wait, target_app=args.app, clusters=reached
+        )
+    except auto.CommandError as exc:
+        print(f"error: the restore of {args.app} to {restore.commit} failed too; an admin must act:{exc}")
+        reason = f"wave {number} ({failed}) failed: {_first_line(check)}; the restore failed too: an admin must act"
+        write_dotenv(args.dotenv, {"DEPLOY_RESULT": "failed", "GITOPS_REASON": reason})
+        return EXIT_FAILED
+    reason = (
+        f"wave {number} ({failed}) failed: {_first_line(check)}; {short_commit(restore.commit)} restored on "
+        f"{', '.join(reached)}; later waves untouched"
+    )
+    print(f"{args.app} runs {restore.commit} again on {', '.join(reached)}")
+    write_dotenv(args.dotenv, {"DEPLOY_RESULT": "failed", "GITOPS_REASON": reason})
+    return EXIT_FAILED_RESTORED
+
+
+def _first_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return (lines[0] if lines else "")[:200]

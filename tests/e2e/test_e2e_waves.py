@@ -1,0 +1,167 @@
+"""Releases in waves with the real engine and two real API servers as the prod clusters (#18).
+
+prod-eu is wave 1, prod-us wave 2. Every release runs ``ci/release.sh deploy`` as the prod job does; the
+assertions read the API servers (``resourceVersion``s, images) and the backend (history, outputs).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from gitops.localcluster.cluster import BROKEN_DIGEST
+from tests.e2e.world import World, digest
+
+IMAGE = "registry.example.com/shop/web"
+
+
+def _waves(world: World, bake_seconds: int) -> None:
+    """prod-eu, then prod-us after ``bake_seconds`` (in the project's Pulumi.prod.yaml, as an admin sets it)."""
+    waves = [{"clusters": ["prod-eu"], "bakeSeconds": bake_seconds}, {"clusters": ["prod-us"]}]
+    world.pulumi("config", "set", "--stack", "prod", "gitops:waves", json.dumps(waves))
+
+
+def _in_waves(world: World, bake_seconds: int) -> None:
+    _waves(world, bake_seconds)
+    world.gitops("init", "--stack", "prod")
+
+
+def _image_on(world: World, cluster: str) -> str:
+    image: str = world.deployment(cluster, "web", "web")["spec"]["template"]["spec"]["containers"][0]["image"]
+    return image
+
+
+def _seconds(text: str) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def test_a_good_release_reaches_wave_1_then_after_the_bake_wave_2(
+    world_factory: Callable[[Sequence[str]], World],
+) -> None:
+    world = world_factory(["prod"])
+    _in_waves(world, bake_seconds=4)
+    commit = world.app_repo("web").commit("first")
+
+    done = world.ci_release("prod", "web", commit, image_digest=digest(1))
+
+    assert "baking web on prod-eu for 4s" in done.stdout and "wave 2/2 (prod-us): verified" in done.stdout
+    assert _image_on(world, "prod-eu") == _image_on(world, "prod-us") == f"{IMAGE}@{digest(1)}"
+    first, second = [u for u in world.history("prod") if "wave" in u["message"]]
+    assert "wave 1/2 (prod-eu)" in first["message"] and "wave 2/2 (prod-us)" in second["message"]
+    assert first["result"] == second["result"] == "succeeded"
+    assert _seconds(second["startTime"]) - _seconds(first["endTime"]) >= 4, "the bake sits between the waves"
+    assert "behind" not in world.outputs("prod")["releases"]["web"]
+
+
+def test_a_release_never_ready_on_wave_1_never_touches_wave_2(
+    world_factory: Callable[[Sequence[str]], World],
+) -> None:
+    world = world_factory(["prod"])
+    _in_waves(world, bake_seconds=0)
+    repo = world.app_repo("web")
+    good = repo.commit("good")
+    broken = repo.commit("crash-looping build")
+    world.ci_release("prod", "web", good, image_digest=digest(1))
+    wave_2 = world.settled_versions("prod-us", "web")
+
+    failed = world.ci_release("prod", "web", broken, image_digest=BROKEN_DIGEST, check=False)
+
+    assert failed.returncode == 1, failed.stdout  # failed, the previous release restored
+    assert world.resource_versions("prod-us", "web") == wave_2, "wave 2 was never touched"
+    assert _image_on(world, "prod-eu") == _image_on(world, "prod-us") == f"{IMAGE}@{digest(1)}"
+    assert world.outputs("prod")["releases"]["web"]["commit"] == good
+    reported = "".join(p.read_text() for p in (world.folder / "ci").glob("job-*-web/deploy.env"))
+    assert "wave 1 (prod-eu) failed: rollout not ready on prod-eu" in reported
+    assert f"{good[:8]} restored on prod-eu; later waves untouched" in reported
+    results = [(u["message"].split(",")[0].split(" ")[0], u["result"]) for u in world.history("prod")]
+    assert results[-2:] == [("deploy", "failed"), ("restore", "succeeded")]
+
+
+def test_a_rollout_cancelled_between_waves_shows_in_status_and_the_next_release_completes_it(
+    world_factory: Callable[[Sequence[str]], World],
+) -> None:
+    world = world_factory(["prod"])
+    _in_waves(world, bake_seconds=0)
+    repo = world.app_repo("web")
+    first, second, third = repo.commit("first"), repo.commit("second"), repo.commit("third")
+    world.ci_release("prod", "web", first, image_digest=digest(1))
+    _waves(world, bake_seconds=120)
+
+    env = world.release_env("prod", "web", second, image_digest=digest(2))
+    job = subprocess.Popen(
+        world.release_argv("prod", "web", second, image_digest=digest(2)), cwd=env["CI_PROJECT_DIR"], env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 300
+        while not any("wave 1/2" in u["message"] and second[:8] in u["message"] for u in world.history("prod")):
+            assert time.monotonic() < deadline and job.poll() is None, "wave 1 never finished"
+            time.sleep(2)
+    finally:
+        os.killpg(job.pid, signal.SIGKILL)  # the job is cancelled during wave 1's bake
+        job.wait()
+
+    status = world.gitops("status", "--stack", "prod").stdout
+    assert "MID-ROLLOUT" in status and f"prod-us: still runs {first[:8]}" in status
+    assert (
+        _image_on(world, "prod-eu") == f"{IMAGE}@{digest(2)}" and _image_on(world, "prod-us") == f"{IMAGE}@{digest(1)}"
+    )
+
+    _waves(world, bake_seconds=0)
+    world.ci_release("prod", "web", third, image_digest=digest(3))
+    assert _image_on(world, "prod-eu") == _image_on(world, "prod-us") == f"{IMAGE}@{digest(3)}"
+    assert "MID-ROLLOUT" not in world.gitops("status", "--stack", "prod").stdout
+
+
+def test_a_pod_restart_during_wave_1_bake_stops_the_release_before_wave_2(
+    world_factory: Callable[[Sequence[str]], World],
+) -> None:
+    """The bake reads prod-eu's pods with the stack's kubeconfig; a restart is written into a pod's status
+    through the API server, as the kubelet would report one."""
+    world = world_factory(["prod"])
+    _in_waves(world, bake_seconds=0)
+    repo = world.app_repo("web")
+    good, restarting = repo.commit("good"), repo.commit("restarts after a while")
+    world.ci_release("prod", "web", good, image_digest=digest(1))
+    wave_2 = world.settled_versions("prod-us", "web")
+    _waves(world, bake_seconds=90)
+
+    env = world.release_env("prod", "web", restarting, image_digest=digest(2))
+    job = subprocess.Popen(
+        world.release_argv("prod", "web", restarting, image_digest=digest(2)), cwd=env["CI_PROJECT_DIR"], env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )  # fmt: skip
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(job.stdout.readline, "")), daemon=True)  # type: ignore[union-attr]
+    reader.start()
+    try:
+        deadline = time.monotonic() + 300
+        while not any("baking web on prod-eu" in line for line in lines):  # its first look at the pods is taken
+            assert time.monotonic() < deadline and job.poll() is None, "wave 1 never started its bake"
+            time.sleep(0.5)
+        kube = world.kube("prod-eu")
+        pods = kube.get("/api/v1/namespaces/web/pods?labelSelector=app.kubernetes.io%2Fname%3Dweb")["items"]
+        (pod, *_) = [p for p in pods if p["spec"]["containers"][0]["image"].endswith(digest(2))]
+        status = pod["status"]
+        status["containerStatuses"][0]["restartCount"] = 1
+        kube.merge_patch(f"/api/v1/namespaces/web/pods/{pod['metadata']['name']}/status", {"status": status})
+        job.wait(timeout=300)
+        reader.join(timeout=10)
+        out = "".join(lines)
+    finally:
+        if job.poll() is None:
+            os.killpg(job.pid, signal.SIGKILL)
+            job.wait()
+
+    assert job.returncode == 1, out
+    assert "restarted during the bake" in out
+    assert world.resource_versions("prod-us", "web") == wave_2, "wave 2 was never touched"
+    assert _image_on(world, "prod-eu") == _image_on(world, "prod-us") == f"{IMAGE}@{digest(1)}"
+    reported = "".join(p.read_text() for p in (world.folder / "ci").glob("job-*-web/deploy.env"))
+    assert "wave 1 (prod-eu) failed:" in reported and "restarted during the bake" in reported
