@@ -110,11 +110,11 @@ def test_lost_outputs_are_refused_and_restored_from_the_history(
     lost = world.folder / "lost.json"
     lost.write_text(json.dumps(state))
     world.pulumi("stack", "import", "--stack", "staging", "--file", str(lost))
-    before = world.settled_versions("staging", "web")
+    before = world.settled_states("staging", "web")
 
     refused = world.ci_release("staging", "web", second, image_digest=digest(2), check=False)
     assert refused.returncode == 2 and "no recorded state" in refused.stdout
-    assert world.resource_versions("staging", "web") == before
+    assert world.object_states("staging", "web") == before
     cannot = world.pulumi("stack", "export", "--stack", "staging", "--version", "1", check=False)
     assert cannot.returncode != 0 and "previous deployments" in cannot.stderr
 

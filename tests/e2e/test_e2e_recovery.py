@@ -126,13 +126,13 @@ def test_an_app_removed_from_the_catalog_keeps_running_until_retired(
     world.ci_release("staging", "api", api_commit, image_digest=digest(2))
     catalog = world.workdir / "apps.yaml"
     full = catalog.read_text()
-    api_versions = world.settled_versions("staging", "api")
+    api_versions = world.settled_states("staging", "api")
 
     catalog.write_text(full[: full.index("  api:")])  # someone deletes api from the catalog
     applied = world.gitops("apply", "--stack", "staging", "--lock-wait", "0", check=False)
 
     assert applied.returncode != 0
-    assert world.resource_versions("staging", "api") == api_versions
+    assert world.object_states("staging", "api") == api_versions
 
     catalog.write_text(full)  # removal is an explicit admin act
     world.gitops("retire", "--stack", "staging", "--app", "api", "--reason", "replaced", "--yes")
@@ -150,7 +150,7 @@ def test_a_settings_change_that_would_replace_live_objects_is_refused_and_delete
     the engine refuse it; nothing is deleted or replaced (README, Safety guarantees: do it on purpose)."""
     world = world_factory(["staging"])
     first, _ = _two_releases(world)
-    before = world.settled_versions("staging", "web")
+    before = world.settled_states("staging", "web")
     stack_file = world.workdir / "Pulumi.staging.yaml"
     stack_file.write_text(
         stack_file.read_text().replace("cluster_identifier: staging-cluster", "cluster_identifier: moved")
@@ -160,5 +160,5 @@ def test_a_settings_change_that_would_replace_live_objects_is_refused_and_delete
 
     assert applied.returncode != 0
     assert "protect" in applied.stdout + applied.stderr
-    assert world.resource_versions("staging", "web") == before
+    assert world.object_states("staging", "web") == before
     assert world.outputs("staging")["releases"]["web"]["commit"] != first  # still the second release

@@ -62,14 +62,14 @@ def test_fast_forward_release_updates_and_an_older_commit_changes_nothing(
     _staging_with(world, first, second)
     assert _image(world) == f"{IMAGE}@{digest(2)}"
     assert world.deployment("staging", "web", "web")["metadata"]["labels"]["app.kubernetes.io/version"] == second
-    before = world.settled_versions("staging", "web")
+    before = world.settled_states("staging", "web")
     updates_before = len(world.history("staging"))
 
     old = world.ci_release("staging", "web", first, image_digest=digest(1), check=False)
 
     assert old.returncode == 2, old.stdout
     assert "refused" in old.stdout and "rollback" in old.stdout
-    assert world.resource_versions("staging", "web") == before
+    assert world.object_states("staging", "web") == before
     assert _image(world) == f"{IMAGE}@{digest(2)}"
     assert world.outputs("staging")["releases"]["web"]["commit"] == second
     assert len(world.history("staging")) == updates_before + 1  # the refused update is recorded as failed

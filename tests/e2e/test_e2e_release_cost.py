@@ -42,7 +42,7 @@ def _two_apps_live(world: World) -> dict[str, str]:
 def test_a_release_of_one_app_leaves_every_other_app_untouched(world_factory: Callable[[Sequence[str]], World]) -> None:
     world = world_factory(["prod"])
     _two_apps_live(world)
-    api_objects = {cluster: world.settled_versions(cluster, "api") for cluster in ("prod-eu", "prod-us")}
+    api_objects = {cluster: world.settled_states(cluster, "api") for cluster in ("prod-eu", "prod-us")}
     api_state = _resources(world, "-api-prod")
     web_state = _resources(world, "-web-prod")
     assert api_objects["prod-eu"] and api_state
@@ -51,7 +51,7 @@ def test_a_release_of_one_app_leaves_every_other_app_untouched(world_factory: Ca
     world.ci_release("prod", "web", new_web, image_digest=digest(3))
 
     for cluster in ("prod-eu", "prod-us"):
-        assert world.resource_versions(cluster, "api") == api_objects[cluster], cluster
+        assert world.object_states(cluster, "api") == api_objects[cluster], cluster
         labels = world.deployment(cluster, "web", "web")["metadata"]["labels"]
         assert labels["app.kubernetes.io/version"] == new_web
     after = _resources(world, "-api-prod")

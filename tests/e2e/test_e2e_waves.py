@@ -68,12 +68,12 @@ def test_a_release_never_ready_on_wave_1_never_touches_wave_2(
     good = repo.commit("good")
     broken = repo.commit("crash-looping build")
     world.ci_release("prod", "web", good, image_digest=digest(1))
-    wave_2 = world.settled_versions("prod-us", "web")
+    wave_2 = world.settled_states("prod-us", "web")
 
     failed = world.ci_release("prod", "web", broken, image_digest=BROKEN_DIGEST, check=False)
 
     assert failed.returncode == 1, failed.stdout  # failed, the previous release restored
-    assert world.resource_versions("prod-us", "web") == wave_2, "wave 2 was never touched"
+    assert world.object_states("prod-us", "web") == wave_2, "wave 2 was never touched"
     assert _image_on(world, "prod-eu") == _image_on(world, "prod-us") == f"{IMAGE}@{digest(1)}"
     assert world.outputs("prod")["releases"]["web"]["commit"] == good
     reported = "".join(p.read_text() for p in (world.folder / "ci").glob("job-*-web/deploy.env"))
@@ -129,7 +129,7 @@ def test_a_pod_restart_during_wave_1_bake_stops_the_release_before_wave_2(
     repo = world.app_repo("web")
     good, restarting = repo.commit("good"), repo.commit("restarts after a while")
     world.ci_release("prod", "web", good, image_digest=digest(1))
-    wave_2 = world.settled_versions("prod-us", "web")
+    wave_2 = world.settled_states("prod-us", "web")
     _waves(world, bake_seconds=90)
 
     env = world.release_env("prod", "web", restarting, image_digest=digest(2))
@@ -161,7 +161,7 @@ def test_a_pod_restart_during_wave_1_bake_stops_the_release_before_wave_2(
 
     assert job.returncode == 1, out
     assert "restarted during the bake" in out
-    assert world.resource_versions("prod-us", "web") == wave_2, "wave 2 was never touched"
+    assert world.object_states("prod-us", "web") == wave_2, "wave 2 was never touched"
     assert _image_on(world, "prod-eu") == _image_on(world, "prod-us") == f"{IMAGE}@{digest(1)}"
     reported = "".join(p.read_text() for p in (world.folder / "ci").glob("job-*-web/deploy.env"))
     assert "wave 1 (prod-eu) failed:" in reported and "restarted during the bake" in reported

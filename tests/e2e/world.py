@@ -7,6 +7,7 @@ export``/``stack history --json``), never what the program registered.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -24,6 +25,30 @@ from tests.gitutil import GIT_ENV, GitRepo
 ROOT = Path(__file__).resolve().parents[2]
 COMMAND_TIMEOUT = 600  # one pulumi update; a hung one fails the test instead of the CI job
 ROLLOUT_TIMEOUT = 30  # a release that never becomes ready fails after this many seconds
+
+
+CONTROLLER_OWNED = ("resourceVersion", "generation")
+
+
+def object_state(kind: str, item: Mapping[str, Any]) -> str:
+    """The object without what controllers own: ``status``, ``resourceVersion``, the replica count an HPA
+    sets through the scale subresource (and the generation it bumps), and the field managers of those
+    subresources. Any write of ours (spec, labels, annotations, data; it moves our field manager's time) or a
+    replacement (a new uid) changes it."""
+    kept = {key: value for key, value in item.items() if key != "status"}
+    metadata = {key: value for key, value in kept.get("metadata", {}).items() if key not in CONTROLLER_OWNED}
+    metadata["managedFields"] = [
+        entry
+        for entry in item.get("metadata", {}).get("managedFields", [])
+        if entry.get("subresource") not in ("status", "scale")
+    ]
+    kept["metadata"] = metadata
+    if kind == "Deployment" and "spec" in kept:
+        kept["spec"] = {key: value for key, value in kept["spec"].items() if key != "replicas"}
+    return (
+        f"uid={metadata.get('uid')} sha256="
+        + hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()[:16]
+    )
 
 
 def digest(n: int) -> str:
@@ -155,8 +180,10 @@ class World:
         found: dict[str, Any] = self.kube(cluster).get(f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}")
         return found
 
-    def resource_versions(self, cluster: str, namespace: str) -> dict[str, str]:
-        """Every object of the kinds the program declares in ``namespace``: kind/name -> resourceVersion."""
+    def object_states(self, cluster: str, namespace: str) -> dict[str, str]:
+        """Every object of the kinds the program declares in ``namespace``: kind/name -> what a write other
+        than a status update changes (``object_state``). A controller updating a Deployment's status moves its
+        resourceVersion at any time on a busy machine; it is not a write by us and must not fail a test."""
         client = self.kube(cluster)
         found = {}
         for kind, path in (
@@ -168,22 +195,22 @@ class World:
             ("ServiceAccount", f"/api/v1/namespaces/{namespace}/serviceaccounts"),
         ):
             for item in client.get(path)["items"]:
-                found[f"{kind}/{item['metadata']['name']}"] = item["metadata"]["resourceVersion"]
+                found[f"{kind}/{item['metadata']['name']}"] = object_state(kind, item)
         namespace_object = client.find(f"/api/v1/namespaces/{namespace}")
         if namespace_object is not None:
-            found[f"Namespace/{namespace}"] = namespace_object["metadata"]["resourceVersion"]
+            found[f"Namespace/{namespace}"] = object_state("Namespace", namespace_object)
         return found
 
-    def settled_versions(
+    def settled_states(
         self, cluster: str, namespace: str, *, quiet_seconds: float = 3, timeout: float = 60
     ) -> dict[str, str]:
-        """``resource_versions`` once the controllers are done with a fresh rollout (an HPA scaling the
-        Deployment to its minimum, status updates): the same for ``quiet_seconds`` in a row."""
+        """``object_states`` once the controllers are done with a fresh rollout (an HPA scaling the
+        Deployment to its minimum): the same for ``quiet_seconds`` in a row."""
         deadline = time.monotonic() + timeout
-        last, since = self.resource_versions(cluster, namespace), time.monotonic()
+        last, since = self.object_states(cluster, namespace), time.monotonic()
         while time.monotonic() < deadline:
             time.sleep(0.5)
-            now = self.resource_versions(cluster, namespace)
+            now = self.object_states(cluster, namespace)
             if now != last:
                 last, since = now, time.monotonic()
             elif time.monotonic() - since >= quiet_seconds:
