@@ -128,3 +128,23 @@ def test_a_diy_backend_history_without_version_numbers_keeps_the_cli_order() -> 
     assert [e.version for e in entries] == [1, 2, 3]
     plan = plan_rollback(entries, "web", to=None, steps=1)
     assert (plan.current.commit, plan.target.commit) == (C, B)
+
+
+def test_a_rollback_of_one_cluster_is_no_release_of_the_app_but_holds_its_commit() -> None:
+    """C rolled back on prod-us alone: the app's release is still C; the next rollback of every cluster goes
+    to B, and C is never a target again."""
+    on_us = {"gitops:cluster": {"value": "prod-us", "secret": False}}
+    items = [
+        *releases(("web", A, "deploy"), ("web", B, "deploy"), ("web", C, "deploy")),
+        history_item(4, app="web", commit=B, action="rollback", extra_config=on_us),
+        history_item(5, app="web", commit=D, action="deploy"),
+    ]
+    entries = ledger(items)
+    assert entries[3].cluster == "prod-us" and "rollback@prod-us" in table(entries)
+    partial = plan_rollback(entries[:4], "web")
+    assert (partial.current.commit, partial.target.commit) == (C, B), "prod-us's rollback left the release at C"
+    after_fix = plan_rollback(entries, "web")
+    assert after_fix.current.commit == D and after_fix.candidates == [B, A], "C was rolled back (on prod-us)"
+    message = update_message("rollback", "web", actor="bob", commit=B, from_commit=C, reason="r", cluster="prod-us")
+    assert message.startswith("rollback web from cccccccc to bbbbbbbb on prod-us only by bob")
+    assert parse_message(message).actor == "bob"

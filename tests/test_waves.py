@@ -229,3 +229,59 @@ def test_the_bake_fails_at_the_first_restart_and_passes_a_quiet_wave() -> None:
             sleep=lambda s: now.__setitem__(0, now[0] + s),
         )
     assert now[0] < 10, "stopped at the restart"
+
+
+def one_cluster_rollback(repo: GitRepo, previous: dict[str, Any], commit: str, cluster: str) -> RunResult:
+    event = {"app": "web", "commit": commit, "action": "rollback", "digest": digest_of(commit), "reason": "500s"}
+    return run("prod", repo=repo.path, previous=previous, extra=WAVES, targeted="true", cluster=cluster, **event)
+
+
+def test_a_rollback_of_one_cluster_leaves_the_others_on_the_release(master: tuple[GitRepo, list[str]]) -> None:
+    repo, (m1, m2, m3) = master
+    live = wave(
+        repo, wave(repo, wave(repo, wave(repo, INITIALIZED, m1, 1).outputs, m1, 2).outputs, m2, 1).outputs, m2, 2
+    )
+    back = one_cluster_rollback(repo, live.outputs, m1, "prod-us")
+    web = back.outputs["releases"]["web"]
+    assert (web["commit"], web["behind"]) == (
+        m2,
+        {"prod-us": {"commit": m1, "digest": digest_of(m1), "rolled_back": True}},
+    )
+    assert images(back, "prod-us") == [f"registry.example.com/shop/web@{digest_of(m1)}"]
+    assert images(back, "prod-eu") == [f"registry.example.com/shop/web@{digest_of(m2)}"]
+    assert back.outputs["holds"]["web"]["commits"] == [m2], "the commit rolled back is held on every cluster"
+    shown = status_text("prod", back.outputs)
+    assert f"prod-us: ROLLED BACK to {m1[:8]}" in shown and "MID-ROLLOUT" not in shown
+
+    with pytest.raises(ProgramRefused, match="is on hold") as err:
+        wave(repo, back.outputs, m2, 2)  # the held commit goes on to no further cluster
+    assert err.value.registered == []
+    with pytest.raises(ProgramRefused, match="last cluster that runs"):
+        one_cluster_rollback(repo, back.outputs, m1, "prod-eu")
+    with pytest.raises(ProgramRefused, match="not a cluster of this stack"):
+        one_cluster_rollback(repo, live.outputs, m1, "prod-mars")
+    # a fix reaches every cluster again, wave by wave; until its wave, prod-us stays rolled back
+    fix_1 = wave(repo, back.outputs, m3, 1)
+    assert fix_1.outputs["releases"]["web"]["behind"]["prod-us"]["rolled_back"] is True
+    fixed = wave(repo, fix_1.outputs, m3, 2)
+    assert "behind" not in fixed.outputs["releases"]["web"] and "web" not in fixed.outputs["holds"]
+    assert images(fixed, "prod-us") == images(fixed, "prod-eu") == [f"registry.example.com/shop/web@{digest_of(m3)}"]
+
+
+@pytest.mark.parametrize(
+    ("event", "says"),
+    [
+        ({"targeted": "true", "cluster": "Prod_US"}, "gitops:cluster 'Prod_US' must be lowercase"),
+        ({"cluster": "prod-us"}, "gitops:cluster is for a targeted staging/prod rollback"),
+        ({"targeted": "true", "cluster": "prod-us", "action": "deploy"}, "gitops:cluster is for a targeted"),
+    ],
+)
+def test_a_cluster_event_is_checked_before_anything_is_registered(
+    master: tuple[GitRepo, list[str]], event: dict[str, Any], says: str
+) -> None:
+    repo, (m1, *_) = master
+    live = wave(repo, wave(repo, INITIALIZED, m1, 1).outputs, m1, 2).outputs
+    base = {"app": "web", "commit": m1, "action": "rollback", "digest": digest_of(m1), "reason": "r"}
+    with pytest.raises(ProgramRefused, match=re.escape(says)) as err:
+        run("prod", repo=repo.path, previous=live, extra=WAVES, **{**base, **event})
+    assert err.value.registered == []

@@ -66,7 +66,11 @@ def cmd_rollback(args: argparse.Namespace) -> int:
         return True  # every entry that can change the choice is newer than the target, so already read
 
     plan = plan_rollback(admin.history(enough=decided), args.app, to=args.to, steps=args.steps)
-    print(f"rollback {plan.app} in {args.stack}")
+    where = f" on {args.cluster} only" if args.cluster else " on every cluster"
+    if args.cluster and args.cluster not in {c.name for c in admin.settings().clusters}:
+        known = ", ".join(c.name for c in admin.settings().clusters) or "none"
+        raise ConfigError(f"--cluster {args.cluster!r} is not a cluster of {args.stack}; its clusters: {known}")
+    print(f"rollback {plan.app} in {args.stack}{where}")
     for label, shown in (("from", plan.current), ("to  ", plan.target)):
         print(f"  {label} {shown.commit} (v{shown.version}, {shown.actor or '?'}, {shown.start_time})")
     print("  releases undone:")
@@ -89,6 +93,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
         commit=plan.target.commit,
         from_commit=plan.current.commit,
         reason=args.reason,
+        cluster=args.cluster,
     )
     if not plan.target.digest:
         raise ConfigError(
@@ -105,8 +110,11 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     }
     if args.repo:  # the baseline checks the target against the app's clone
         event["sourceRepo"] = str(Path(args.repo).resolve())
-    admin.release(event, message, on_output=echo, target_app=plan.app)
-    print(f"rolled back {plan.app} to {plan.target.commit}; {short_commit(plan.current.commit)} is on hold")
+    if args.cluster:
+        event["cluster"] = args.cluster
+    clusters = [args.cluster] if args.cluster else None
+    admin.release(event, message, on_output=echo, target_app=plan.app, clusters=clusters)
+    print(f"rolled back {plan.app} to {plan.target.commit}{where}; {short_commit(plan.current.commit)} is on hold")
     catalog = load_catalog(args.root / "apps.yaml")
     report = ReleaseReport(
         app=plan.app,
@@ -118,7 +126,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
         result="success",
         tests=TestSummary(),
         actor=actor(),
-        reason=args.reason,
+        reason=f"{args.reason} (on {args.cluster} only)" if args.cluster else args.reason,
         related_commits=(plan.current.commit,),
     )
     notify_admin_release(args.root, args.stack, report)
@@ -146,9 +154,16 @@ def status_text(stack: str, outputs: dict[str, Any]) -> str:
         by = f" by {r.actor}" if r.actor else ""
         retiring = " RETIRING (unprotected)" if r.retiring else ""
         lines.append(f"  {app}: {r.commit} from {r.branch} ({r.action}) since {r.released_at}{by}{retiring}")
-        if r.behind:  # a release in waves that has not reached every cluster (a held or cancelled rollout)
+        rolled_back = {c: runs for c, runs in r.behind.items() if runs.rolled_back}
+        waiting = {c: runs for c, runs in r.behind.items() if not runs.rolled_back}
+        for cluster, runs in sorted(rolled_back.items()):
+            lines.append(
+                f"    {cluster}: ROLLED BACK to {short_commit(runs.commit or '')} (this cluster only); the next "
+                f"release of {app} reaches it again"
+            )
+        if waiting:  # a release in waves that has not reached every cluster (a held or cancelled rollout)
             lines.append(f"    MID-ROLLOUT: {short_commit(r.commit)} has not reached every cluster yet")
-            for cluster, runs in sorted(r.behind.items()):
+            for cluster, runs in sorted(waiting.items()):
                 still = f"{short_commit(runs.commit)}" if runs.commit else "nothing yet"
                 lines.append(
                     f"    {cluster}: still runs {still}; the next release of {app} (or this one again) completes it"

@@ -36,6 +36,7 @@ def add_admin_commands(sub: Any) -> None:
     target.add_argument("--to", help="a commit released successfully here before")
     target.add_argument("--steps", type=int, default=1)
     rollback.add_argument("--reason", required=True)
+    rollback.add_argument("--cluster", help="roll back this cluster only; the others keep the current release")
     rollback.add_argument("--repo", help="local clone of the app (default: $CI_PROJECT_DIR)")
     rollback.add_argument("--dry-run", action="store_true")
     rollback.add_argument("--yes", action="store_true")

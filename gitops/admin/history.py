@@ -27,6 +27,7 @@ class HistoryEntry:
     reason: str
     message: str
     digest: str = ""  # the image digest the update pinned (gitops:digest), when it had one
+    cluster: str = ""  # a rollback of this one cluster only (gitops:cluster)
 
     @property
     def is_release(self) -> bool:
@@ -79,6 +80,7 @@ def entry_from_json(item: dict[str, Any]) -> HistoryEntry:
         reason=facts.reason or _config_value(config, "gitops:reason"),
         message=item.get("message", ""),
         digest=_config_value(config, "gitops:digest"),
+        cluster=_config_value(config, "gitops:cluster"),
     )
 
 
@@ -106,7 +108,7 @@ def table(entries: list[HistoryEntry]) -> str:
                 e.result,
                 e.start_time[:19],
                 e.app or "-",
-                e.action or "-",
+                (e.action or "-") + (f"@{e.cluster}" if e.cluster else ""),
                 (e.commit[:8] if e.commit != SECRET else SECRET) or "-",
                 e.branch or "-",
                 e.actor or "-",

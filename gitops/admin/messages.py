@@ -3,6 +3,7 @@
 deploy web@1a2b3c4d from master by alice (pipeline https://gitlab/.../pipelines/7)
 deploy web@1a2b3c4d from master, wave 1/2 (prod-eu) by alice (pipeline https://gitlab/.../pipelines/7)
 rollback web from 1a2b3c4d to 0f0f0f0f by bob (pipeline -): 500s after release
+rollback web from 1a2b3c4d to 0f0f0f0f on prod-us only by bob (pipeline -): 500s in us-east
 restore web from 1a2b3c4d to 0f0f0f0f by ci (pipeline https://...): automatic restore after the failed ...
 stop web preview of feature/login by alice (pipeline https://...)
 clear-hold web by bob (pipeline -): fix verified by hand
@@ -31,6 +32,7 @@ def update_message(
     from_commit: str | None = None,
     reason: str | None = None,
     wave: str | None = None,
+    cluster: str | None = None,
 ) -> str:
     if action == "deploy":
         head = f"deploy {app}@{short_commit(commit or '')} from {branch}"
@@ -42,6 +44,8 @@ def update_message(
         head = f"{action} {app}".rstrip()
     if wave:
         head += f", wave {wave}"
+    if cluster:
+        head += f" on {cluster} only"
     tail = f" by {actor or 'unknown'} (pipeline {pipeline or '-'})"
     return head + tail + (f": {reason}" if reason else "")
 

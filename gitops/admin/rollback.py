@@ -19,12 +19,14 @@ class RollbackPlan:
 
 
 def _rolled_back_from(releases: list[HistoryEntry]) -> set[str]:
-    """Commits an admin rolled back *from*: the commit live just before each rollback."""
+    """Commits an admin rolled back *from*: the commit live just before each rollback (of every cluster or of
+    one: a commit rolled back on one cluster is no rollback target either)."""
     bad, live = set(), ""
     for entry in releases:
         if entry.action == "rollback" and live:
             bad.add(live)
-        live = entry.commit
+        if not entry.cluster:  # a one-cluster rollback leaves the app's release as it was
+            live = entry.commit
     return bad
 
 
@@ -40,8 +42,11 @@ def plan_rollback(
     releases = [e for e in all_releases if e.app == app]
     if not releases:
         raise ConfigError(f"nothing to roll back: {app} has no successful release in this stack")
-    current = releases[-1]
     bad = _rolled_back_from(releases)
+    releases = [e for e in releases if not e.cluster]
+    if not releases:
+        raise ConfigError(f"nothing to roll back: the history read holds no release of {app} to every cluster")
+    current = releases[-1]
     candidates: list[HistoryEntry] = []
     for entry in reversed(releases[:-1]):
         if entry.commit == current.commit or entry.commit in bad:

@@ -10,7 +10,7 @@ from typing import Any
 from gitops.core.catalog import Catalog
 from gitops.core.environments import PROTECTED_BRANCHES, Environment
 from gitops.core.errors import BaselineError, ConfigError, bounded
-from gitops.core.validation import DIGEST, FULL_SHA, require_branch_name
+from gitops.core.validation import DIGEST, FULL_SHA, require_branch_name, require_dns_label
 
 
 class Action(str, Enum):
@@ -50,13 +50,16 @@ class ReleaseEvent:
     targeted: bool = False
     # a release in waves: this update deploys (or restores, up to) that wave of gitops:waves, 1-based
     wave: int | None = None
+    # a rollback of one cluster only (gitops rollback --cluster): the others keep the current release
+    cluster: str | None = None
 
     def describe(self, env: Environment) -> str:
         if self.action is Action.INIT:
             return f"init of {env.name}: recording an empty state"
         commit = self.commit or "-"
         wave = f", wave {self.wave}" if self.wave else ""
-        return f"{self.action.value} of {self.app} to {env.name} (branch {self.branch!r}, commit {commit}{wave})"
+        where = f", on {self.cluster} only" if self.cluster else ""
+        return f"{self.action.value} of {self.app} to {env.name} (branch {self.branch!r}, commit {commit}{wave}{where})"
 
 
 def _text(raw: Mapping[str, Any], key: str) -> str | None:
@@ -88,6 +91,7 @@ def event_from_config(env: Environment, raw: Mapping[str, Any], catalog: Catalog
     digest = _text(raw, "digest")
     targeted = _targeted(_text(raw, "targeted"))
     wave = _wave(_text(raw, "wave"))
+    cluster = _cluster(_text(raw, "cluster"))
     if digest is not None and not DIGEST.match(digest):
         raise ConfigError(
             f"gitops:digest {bounded(repr(digest), 80)} is not an image digest (sha256: and 64 lower-case hex); "
@@ -109,6 +113,11 @@ def event_from_config(env: Environment, raw: Mapping[str, Any], catalog: Catalog
         raise ConfigError(
             f"gitops:wave is for targeted staging/prod {', '.join(sorted(a.value for a in WAVED))} updates "
             f"(set by gitops release), not {action.value} in {env.name}; remove it"
+        )
+    if cluster is not None and (env.is_preview or action is not Action.ROLLBACK or not targeted):
+        raise ConfigError(
+            f"gitops:cluster is for a targeted staging/prod rollback of one cluster (gitops rollback --cluster), "
+            f"not {action.value} in {env.name}; remove it"
         )
     if branch is not None:
         try:
@@ -165,7 +174,16 @@ def event_from_config(env: Environment, raw: Mapping[str, Any], catalog: Catalog
             f"gitops:commit {bounded(repr(commit), 60)} is not a full 40-hex commit SHA; the release version is "
             "the commit id (use $CI_COMMIT_SHA, not a short SHA or a tag)"
         )
-    return ReleaseEvent(app, branch, commit.lower(), action, reason, digest, targeted, wave)
+    return ReleaseEvent(app, branch, commit.lower(), action, reason, digest, targeted, wave, cluster)
+
+
+def _cluster(text: str | None) -> str | None:
+    if text is None:
+        return None
+    try:
+        return require_dns_label(text, max_len=30)
+    except ValueError as exc:
+        raise ConfigError(f"gitops:cluster {exc}; name one cluster of gitops:clusters") from None
 
 
 def _wave(text: str | None) -> int | None:

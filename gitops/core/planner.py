@@ -14,7 +14,7 @@ from gitops.core.naming import preview_host, preview_id, short_commit
 from gitops.core.preview_policy import LivePreview, Removal, prune
 from gitops.core.settings import StackSettings
 from gitops.core.state import TIME_FORMAT, Hold, Preview, Release, StackState
-from gitops.core.waves import behind_after, continue_rollout, wave_span
+from gitops.core.waves import behind_after, continue_rollout, roll_back_cluster, wave_span
 
 Descends = Callable[[str, str], bool]
 
@@ -91,7 +91,9 @@ def _plan_releases(
                 f"refused: {event.app} was rolled back from {short_commit(event.commit)}; "
                 "it cannot be a rollback target"
             )
-        held = [*(hold.commits if hold else []), current.commit]
+        held = list(dict.fromkeys([*(hold.commits if hold else []), current.commit]))
+        if event.cluster is not None:
+            releases[event.app] = roll_back_cluster(current, event, [c for wave in waves for c in wave])
         holds[event.app] = Hold(
             commits=held,
             rolled_back_to=event.commit,
@@ -100,6 +102,9 @@ def _plan_releases(
             actor=origin.actor,
         )
         notes.append(f"hold: {event.app} refuses {', '.join(map(short_commit, held))} until a fix descends from it")
+        if event.cluster is not None:
+            notes.append(f"{event.app} rolled back to {short_commit(event.commit)} on {event.cluster} only")
+            return Plan(StackState(releases, previous.previews, holds), notes=notes)
     elif event.action is Action.RESTORE:
         assert event.commit is not None
         _check_restore(env, event.app, event.commit, current)
@@ -108,6 +113,11 @@ def _plan_releases(
         assert event.commit is not None
         span = wave_span(waves, event)
         if span.number > 1:
+            if hold is not None and event.commit in hold.commits:
+                raise HoldError(
+                    f"refused: {event.app}@{short_commit(event.commit)} is on hold (rolled back: {hold.reason}); "
+                    "its rollout does not go on to further waves"
+                )
             releases[event.app] = continue_rollout(current, event, span)
             notes.append(f"wave {span.number}/{span.count} of {event.app}: {', '.join(span.clusters)}")
             return Plan(StackState(releases, previous.previews, holds), notes=notes)

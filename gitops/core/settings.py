@@ -18,7 +18,7 @@ NAMESPACE = "gitops"
 KUBECONFIG_PREFIX = "kubeconfig-"
 
 # Keys of the release event, set per `pulumi up` by CI or the rollback tool (the contract).
-EVENT_KEYS = ("app", "commit", "branch", "action", "reason", "digest", "targeted", "wave")
+EVENT_KEYS = ("app", "commit", "branch", "action", "reason", "digest", "targeted", "wave", "cluster")
 # Secret settings (must be set with --secret): CI/CD variable values, the Slack webhook, app secrets, and
 # registry pull credentials where GitLab is managed elsewhere.
 SECRET_KEYS = ("ciVariables", "slackWebhook", "appSecrets", "registryCredentials")

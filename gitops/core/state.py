@@ -59,10 +59,12 @@ Text = Annotated[str, Field(max_length=500), AfterValidator(_single_line)]
 
 
 class ClusterRelease(StrictModel):
-    """What one cluster still runs while a release in waves has not reached it (``commit`` None: nothing)."""
+    """What one cluster runs instead of the app's release: a release in waves has not reached it yet
+    (``commit`` None: nothing), or an admin rolled back that cluster alone (``rolled_back``)."""
 
     commit: Sha | None = None
     digest: Digest | None = None
+    rolled_back: bool = False
 
 
 class Release(StrictModel):
@@ -82,7 +84,8 @@ class Release(StrictModel):
     retiring: bool = False
     digest: Digest | None = None  # the image that runs (image@digest); None only in releases made before digests
     previous_digest: Digest | None = None
-    # a release in waves, mid-rollout: the clusters it has not reached yet, and what they still run
+    # clusters that do not run this release, and what they run: a release in waves mid-rollout has not
+    # reached them yet, or an admin rolled one of them back alone
     behind: dict[Annotated[str, Field(max_length=30)], ClusterRelease] = Field(default={}, max_length=20)
 
     def runs_on(self, cluster: str) -> tuple[str | None, str | None]:
@@ -115,6 +118,18 @@ class Hold(StrictModel):
     actor: Text = ""
 
 
+def _release_outputs(release: Release) -> dict[str, Any]:
+    """`behind` only where a cluster runs something else, ``rolled_back`` only where set: a stack that never
+    used waves or a one-cluster rollback keeps its exact outputs."""
+    if not release.behind:
+        return release.model_dump(exclude={"behind"})
+    dumped = release.model_dump(exclude={"behind"})
+    dumped["behind"] = {
+        c: runs.model_dump(exclude=None if runs.rolled_back else {"rolled_back"}) for c, runs in release.behind.items()
+    }
+    return dumped
+
+
 @dataclass(frozen=True)
 class StackState:
     releases: dict[str, Release] = field(default_factory=dict)
@@ -124,9 +139,7 @@ class StackState:
     def to_outputs(self) -> dict[str, Any]:
         """Plain, sorted dicts: identical state gives identical exports."""
         return {
-            "releases": {  # `behind` only mid-rollout: a stack that never used waves keeps its exact outputs
-                k: v.model_dump(exclude=None if v.behind else {"behind"}) for k, v in sorted(self.releases.items())
-            },
+            "releases": {k: _release_outputs(v) for k, v in sorted(self.releases.items())},
             "previews": {k: v.model_dump() for k, v in sorted(self.previews.items())},
             "holds": {k: v.model_dump() for k, v in sorted(self.holds.items())},
         }

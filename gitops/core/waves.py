@@ -54,8 +54,9 @@ def behind_after(
     behind = {}
     for cluster in later:
         runs = current.runs_on(cluster) if current is not None else (None, None)
-        if runs != (commit, digest):
-            behind[cluster] = ClusterRelease(commit=runs[0], digest=runs[1])
+        if runs != (commit, digest):  # as it runs, and why (a one-cluster rollback stays marked)
+            kept = current.behind.get(cluster) if current is not None else None
+            behind[cluster] = kept or ClusterRelease(commit=runs[0], digest=runs[1])
     return behind
 
 
@@ -68,3 +69,26 @@ def continue_rollout(current: Release | None, event: ReleaseEvent, span: WaveSpa
             f"{running}; a release starts from wave 1 (python -m gitops release)"
         )
     return current.model_copy(update={"behind": {c: b for c, b in current.behind.items() if c not in span.clusters}})
+
+
+def roll_back_cluster(current: Release, event: ReleaseEvent, clusters: list[str]) -> Release:
+    """One cluster gets ``event``'s commit back; the others keep the current release (``behind``)."""
+    assert event.cluster is not None and event.commit is not None
+    if event.cluster not in clusters:
+        raise ConfigError(
+            f"gitops:cluster {event.cluster!r} is not a cluster of this stack; its clusters: {', '.join(clusters)}"
+        )
+    if event.cluster in current.behind:
+        runs = current.behind[event.cluster].commit
+        raise ConfigError(
+            f"{event.cluster} does not run {event.app}@{short_commit(current.commit)} (it runs "
+            f"{short_commit(runs) if runs else 'nothing'}); roll back every cluster (without --cluster) or "
+            "complete the rollout first"
+        )
+    if set(clusters) <= {*current.behind, event.cluster}:
+        raise ConfigError(
+            f"{event.cluster} is the last cluster that runs {event.app}@{short_commit(current.commit)}; "
+            "roll back every cluster instead (without --cluster)"
+        )
+    rolled_back = ClusterRelease(commit=event.commit, digest=event.digest, rolled_back=True)
+    return current.model_copy(update={"behind": {**current.behind, event.cluster: rolled_back}})
