@@ -232,7 +232,13 @@ def test_the_bake_fails_at_the_first_restart_and_passes_a_quiet_wave() -> None:
 
 
 def one_cluster_rollback(repo: GitRepo, previous: dict[str, Any], commit: str, cluster: str) -> RunResult:
-    event: dict[str, Any] = {"app": "web", "commit": commit, "action": "rollback", "digest": digest_of(commit), "reason": "500s"}
+    event: dict[str, Any] = {
+        "app": "web",
+        "commit": commit,
+        "action": "rollback",
+        "digest": digest_of(commit),
+        "reason": "500s",
+    }
     return run("prod", repo=repo.path, previous=previous, extra=WAVES, targeted="true", cluster=cluster, **event)
 
 
