@@ -16,6 +16,7 @@ import hmac
 import json
 import re
 import socket
+import ssl
 import threading
 import time
 import urllib.parse
@@ -164,6 +165,30 @@ class TrickleSite(_Server):
             except OSError:
                 return
             time.sleep(1)
+
+
+class HealthSite(_Server):
+    """An app behind a cluster's ingress: answers its health path with the next of ``statuses`` (the last one
+    from then on), recording each request's Host header and path. ``tls``: (certificate, key) files to serve
+    HTTPS with, as an ingress controller terminating TLS does."""
+
+    def __init__(self, *statuses: int, tls: tuple[str, str] | None = None) -> None:
+        super().__init__()
+        self.statuses = list(statuses) or [200]
+        self.requests: list[tuple[str, str]] = []
+        if tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
+
+    @property
+    def port(self) -> int:
+        return int(self.httpd.server_address[1])
+
+    def handle(self, request: BaseHTTPRequestHandler, method: str) -> None:
+        self.requests.append((request.headers.get("Host", ""), request.path))
+        status = self.statuses.pop(0) if len(self.statuses) > 1 else self.statuses[0]
+        self.reply(request, status, b"ok" if status < 300 else b"unhealthy")
 
 
 @dataclass

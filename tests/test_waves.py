@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -291,3 +292,55 @@ def test_a_cluster_event_is_checked_before_anything_is_registered(
     with pytest.raises(ProgramRefused, match=re.escape(says)) as err:
         run("prod", repo=repo.path, previous=live, extra=WAVES, **{**base, **event})
     assert err.value.registered == []
+
+
+def with_smoke(root: Path, code: str) -> None:
+    """The deploy repo's catalog gives web a smoke command (a Python one-liner, run from the repo's root)."""
+    catalog = root / "apps.yaml"
+    command = json.dumps([sys.executable, "-c", code])
+    text = catalog.read_text(encoding="utf-8")
+    catalog.write_text(
+        text.replace(
+            "    health_path: /healthz\n", f"    health_path: /healthz\n    smoke:\n      command: {command}\n", 1
+        )
+    )
+
+
+SMOKE_LOG = (
+    "import os; open('smoke.log', 'a').write(os.environ['GITOPS_CLUSTER'] + ' ' + os.environ['GITOPS_COMMIT'] + '\\n')"
+)
+
+
+def test_the_smoke_command_runs_after_each_wave_in_order_and_a_failure_stops_the_release(
+    master: tuple[GitRepo, list[str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo, (m1, m2, _) = master
+    root = waves_root(tmp_path, TWO_WAVES)
+    with_smoke(
+        root,
+        SMOKE_LOG + "; import sys; sys.exit(3 if os.environ['GITOPS_COMMIT'].startswith(" + repr(m2[:12]) + ") else 0)",
+    )
+    backend = FakeBackend("prod", root, outputs=INITIALIZED)
+    monkeypatch.setattr("gitops.cli.PROJECT_ROOT", backend.root)
+    dotenv = tmp_path / "deploy.env"
+    assert release(backend, repo, m1, dotenv) == 0
+    assert (root / "smoke.log").read_text() == f"prod-eu {m1}\nprod-us {m1}\n", "after each wave, in order"
+
+    assert release(backend, repo, m2, dotenv) == EXIT_FAILED_RESTORED
+    assert (root / "smoke.log").read_text().splitlines()[2:] == [f"prod-eu {m2}"], "wave 2 never reached"
+    assert "wave 1 (prod-eu) failed: smoke command on prod-eu exited 3" in dotenv.read_text()
+    assert all("prod-us" not in t for t in backend.targets[-1]) and backend.outputs["releases"]["web"]["commit"] == m1
+
+
+def test_a_stack_of_one_wave_goes_through_the_checks_where_one_is_configured(
+    master: tuple[GitRepo, list[str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo, (m1, *_) = master
+    root = waves_root(tmp_path, [{"clusters": ["prod-eu", "prod-us"]}])
+    with_smoke(root, SMOKE_LOG)
+    backend = FakeBackend("prod", root, outputs=INITIALIZED)
+    monkeypatch.setattr("gitops.cli.PROJECT_ROOT", backend.root)
+    assert release(backend, repo, m1, tmp_path / "deploy.env") == 0
+    assert (root / "smoke.log").read_text() == f"prod-eu {m1}\nprod-us {m1}\n"
+    ups = [c for c in backend.calls if c[0] == "up"]
+    assert len(ups) == 1 and "wave 1/1 (prod-eu, prod-us)" in " ".join(ups[0])

@@ -13,7 +13,7 @@ from pulumi import automation as auto
 from gitops.admin.messages import update_message
 from gitops.admin.previews import SHARED_STACK, PreviewFleet, preview_policy
 from gitops.admin.recovery import restore_after_failure
-from gitops.admin.rollout import release_in_waves
+from gitops.admin.rollout import app_spec, goes_in_waves, release_in_waves
 from gitops.admin.shared import (
     EXIT_FAILED,
     EXIT_FAILED_RESTORED,
@@ -54,7 +54,7 @@ def cmd_release(args: argparse.Namespace) -> int:
     before = readable_state(admin)
     live = before.state.releases.get(args.app) if before is not None else None
     settings = admin.settings()
-    if args.action == "deploy" and len(settings.rollout_waves()) > 1:
+    if args.action == "deploy" and goes_in_waves(settings, app_spec(args.root, settings, args.app)):
         return release_in_waves(args, env, admin, event, before, settings, wait=wait, pipeline=pipeline)
     try:
         admin.release_when_unlocked(event, message, echo, wait_seconds=wait, target_app=args.app)

@@ -2,7 +2,9 @@
 
 Each wave is one targeted update (``gitops:wave``, ``--target`` on the app's components on that wave's
 clusters). Verification of a wave: the engine's await (every object rolled out and ready within
-``rolloutTimeoutSeconds``), then ``bakeSeconds`` with no restart of the app's pods. A wave that fails
+``rolloutTimeoutSeconds``), the app's health path answering on each cluster (``gitops:verify``), the app's
+smoke command passing against each (apps.yaml), then ``bakeSeconds`` with no restart of the app's pods.
+A stack of one wave goes this way too where a check is configured. A wave that fails
 stops the release: the clusters it reached get the previous release back, later waves are never touched.
 A refusal before a later wave (a deploy freeze) holds the waves not yet started; ``status`` shows the
 rollout mid-way and the next release (or the same one again) completes it.
@@ -12,17 +14,21 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Mapping
+from pathlib import Path
 
 import yaml
 from pulumi import automation as auto
 
-from gitops.admin.bake import BakeError, PodReader, bake
+from gitops.admin.bake import BakeError, bake
+from gitops.admin.kubeapi import ClusterReader
 from gitops.admin.messages import update_message
 from gitops.admin.recovery import is_refusal, restore_after_failure
 from gitops.admin.shared import EXIT_FAILED, EXIT_FAILED_RESTORED, actor, echo, write_dotenv
 from gitops.admin.stack import StackAdmin
+from gitops.admin.verify import Reached, VerifyError, check_health, run_smoke, smoke_env
+from gitops.core.catalog import AppSpec, load_catalog
 from gitops.core.environments import Environment
-from gitops.core.naming import short_commit
+from gitops.core.naming import app_host, short_commit
 from gitops.core.settings import StackSettings, Wave
 from gitops.core.state import CarriedState
 
@@ -39,6 +45,7 @@ def release_in_waves(
     pipeline: str,
 ) -> int:
     waves = settings.rollout_waves()
+    spec = app_spec(args.root, settings, args.app)
     live = before.state.releases.get(args.app) if before is not None else None
     for number, wave in enumerate(waves, 1):
         label = f"{number}/{len(waves)} ({', '.join(wave.clusters)})"
@@ -62,20 +69,46 @@ def release_in_waves(
                 return _held(args, number, label, _first_line(str(exc)))
             check = f"rollout not ready on {', '.join(wave.clusters)}"
             return _stop(args, env, admin, event, before, waves, number, check, str(exc), wait=wait, pipeline=pipeline)
-        if wave.bakeSeconds:
-            try:
+        try:
+            _verify(args, admin, settings, spec, wave)
+            if wave.bakeSeconds:
                 bake(_readers(admin, settings, wave), args.app, wave.bakeSeconds, on_output=echo)
-            except BakeError as exc:
-                return _stop(
-                    args, env, admin, event, before, waves, number, str(exc), str(exc), wait=wait, pipeline=pipeline
-                )
+        except (VerifyError, BakeError) as exc:
+            return _stop(
+                args, env, admin, event, before, waves, number, str(exc), str(exc), wait=wait, pipeline=pipeline
+            )
         print(f"wave {label}: verified")
     previous = {"PREVIOUS_COMMIT": live.commit} if live is not None and live.commit != args.commit else {}
     write_dotenv(args.dotenv, {"DEPLOY_RESULT": "success", **previous})
     return 0
 
 
-def _readers(admin: StackAdmin, settings: StackSettings, wave: Wave) -> dict[str, PodReader]:
+def goes_in_waves(settings: StackSettings, spec: AppSpec) -> bool:
+    """A deploy goes wave by wave where there are several waves, or a check beyond the await to pass."""
+    return len(settings.rollout_waves()) > 1 or bool(settings.verify.healthSeconds) or spec.smoke is not None
+
+
+def app_spec(root: Path, settings: StackSettings, app: str) -> AppSpec:
+    return load_catalog(root / settings.catalog).app(app)
+
+
+def _verify(args: argparse.Namespace, admin: StackAdmin, settings: StackSettings, spec: AppSpec, wave: Wave) -> None:
+    """The health check, then the smoke command per cluster; VerifyError names the first that fails."""
+    host = app_host(args.app, settings.domain)
+    if settings.verify.healthSeconds:
+        views = _readers(admin, settings, wave)
+        reached = check_health(
+            views, spec, host, settings.verify, tls=settings.ingress.tls_issuer is not None, on_output=echo
+        )
+    else:
+        reached = [Reached(cluster, "", "not asked") for cluster in wave.clusters]
+    if spec.smoke is not None:
+        for where in reached:
+            env = smoke_env(where, args.app, args.stack, args.commit, host)
+            run_smoke(spec.smoke, where.cluster, env, args.root, echo)
+
+
+def _readers(admin: StackAdmin, settings: StackSettings, wave: Wave) -> dict[str, ClusterReader]:
     kubeconfigs = admin.kubeconfigs()
     contexts = {c.name: c.context for c in settings.clusters}
     readers = {}
@@ -83,7 +116,7 @@ def _readers(admin: StackAdmin, settings: StackSettings, wave: Wave) -> dict[str
         if cluster not in kubeconfigs:
             raise BakeError(f"cannot watch {cluster}: the stack has no gitops:kubeconfig-{cluster} to read it with")
         try:
-            readers[cluster] = PodReader(kubeconfigs[cluster], contexts.get(cluster))
+            readers[cluster] = ClusterReader(kubeconfigs[cluster], contexts.get(cluster))
         except (ValueError, OSError, yaml.YAMLError) as exc:  # a kubeconfig it cannot use: not a passed bake
             raise BakeError(f"cannot watch {cluster}: its kubeconfig cannot be used ({exc})") from None
     return readers

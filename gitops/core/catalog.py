@@ -73,6 +73,14 @@ class Migration(StrictModel):
     timeout_seconds: int = Field(default=600, ge=30, le=3600)
 
 
+class Smoke(StrictModel):
+    """A command run by the release after each wave's health check, once per cluster of the wave (argv, from
+    the deploy repo's root, with GITOPS_URL, GITOPS_HOST, GITOPS_CLUSTER, ... and no credential); exit 0 passes."""
+
+    command: list[Annotated[str, Field(min_length=1, max_length=500)]] = Field(min_length=1, max_length=30)
+    timeout_seconds: int = Field(default=300, ge=5, le=1800)
+
+
 class AppSpec(StrictModel):
     """One application of the catalog."""
 
@@ -88,6 +96,7 @@ class AppSpec(StrictModel):
     secrets: list[str] = Field(default=[], max_length=50)  # names; values are per-stack Pulumi secrets
     autoscaling: Autoscaling | None = None
     migration: Migration | None = None
+    smoke: Smoke | None = None
     create_project: bool = False
 
     @field_validator("name")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
@@ -38,6 +38,7 @@ SETTING_KEYS = (
     "notify",
     "rolloutTimeoutSeconds",
     "waves",
+    "verify",
 )
 
 
@@ -63,6 +64,18 @@ class Wave(StrictModel):
 
     clusters: list[str] = Field(min_length=1, max_length=20)
     bakeSeconds: int = Field(default=0, ge=0, le=3600)  # watched for restarts of the app's pods before the next
+
+
+class Verify(StrictModel):
+    """What each wave of a release must pass after the engine's await, before its bake. Unset: the await
+    alone, as a release always did; the app's smoke command (apps.yaml) runs wherever it is set."""
+
+    # the app's health path must answer 2xx on every cluster of the wave within this many seconds; 0: not asked
+    healthSeconds: int = Field(default=0, ge=0, le=3600)
+    # how the cluster's ingress controller is reached: https on 443 where gitops:ingress sets a TLS issuer,
+    # else http on 80, unless set here
+    ingressScheme: Literal["https", "http"] | None = None
+    ingressPort: int | None = Field(default=None, ge=1, le=65535)
 
 
 class AppOverride(StrictModel):
@@ -223,6 +236,7 @@ class StackSettings(StrictModel):
     rolloutTimeoutSeconds: int = Field(default=600, ge=30, le=3600)
     # ordered rollout: wave 1's clusters first; none set means one wave of every cluster (no bake)
     waves: list[Wave] = Field(default=[], max_length=20)
+    verify: Verify = Verify()
 
     @field_validator("waves")
     @classmethod
