@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -17,6 +18,7 @@ from datetime import datetime
 
 from gitops.localcluster.cluster import BROKEN_DIGEST
 from tests.e2e.world import World, digest
+from tests.servers import HealthSite
 
 IMAGE = "registry.example.com/shop/web"
 
@@ -165,3 +167,84 @@ def test_a_pod_restart_during_wave_1_bake_stops_the_release_before_wave_2(
     assert _image_on(world, "prod-eu") == _image_on(world, "prod-us") == f"{IMAGE}@{digest(1)}"
     reported = "".join(p.read_text() for p in (world.folder / "ci").glob("job-*-web/deploy.env"))
     assert "wave 1 (prod-eu) failed:" in reported and "restarted during the bake" in reported
+
+
+def test_a_wave_whose_health_path_fails_stops_the_release_and_smoke_runs_after_each_wave(
+    world_factory: Callable[[Sequence[str]], World],
+) -> None:
+    """The health path is asked through each cluster's ingress: the address is the one the real API server
+    holds in the Ingress status (the clusters' ingress controller publishes 127.0.0.1), and a real HTTP server
+    on that address stands for the controller and the app behind it. The smoke command is a real process."""
+    world = world_factory(["prod"])
+    _waves(world, bake_seconds=0)
+    smoke_log = world.folder / "smoke.log"
+    code = (
+        f"import os; open({str(smoke_log)!r}, 'a')"
+        ".write(os.environ['GITOPS_CLUSTER'] + ' ' + os.environ['GITOPS_URL'] + '\\n')"
+    )
+    catalog = world.workdir / "apps.yaml"
+    catalog.write_text(
+        catalog.read_text().replace(
+            "    health_path: /healthz\n",
+            f"    health_path: /healthz\n    smoke:\n      command: {json.dumps([sys.executable, '-c', code])}\n",
+            1,
+        )
+    )
+    repo = world.app_repo("web")
+    good, unhealthy = repo.commit("good"), repo.commit("answers 503")
+    with HealthSite(200) as site:
+        verify = {"healthSeconds": 20, "ingressScheme": "http", "ingressPort": site.port}
+        world.pulumi("config", "set", "--stack", "prod", "gitops:verify", json.dumps(verify))
+        world.gitops("init", "--stack", "prod")
+
+        done = world.ci_release("prod", "web", good, image_digest=digest(1))
+        url = f"http://127.0.0.1:{site.port}"
+        assert smoke_log.read_text() == f"prod-eu {url}\nprod-us {url}\n", "smoke after each wave, in order"
+        assert len(site.requests) == 2 and all(h.startswith("web.") and p == "/healthz" for h, p in site.requests)
+        assert "health check: /healthz answers 200 on prod-eu" in done.stdout
+        wave_2 = world.settled_states("prod-us", "web")
+
+        site.statuses = [503]
+        failed = world.ci_release("prod", "web", unhealthy, image_digest=digest(2), check=False)
+
+    assert failed.returncode == 1, failed.stdout
+    assert world.object_states("prod-us", "web") == wave_2, "wave 2 was never touched"
+    assert _image_on(world, "prod-eu") == _image_on(world, "prod-us") == f"{IMAGE}@{digest(1)}"
+    reported = "".join(p.read_text() for p in (world.folder / "ci").glob("job-*-web/deploy.env"))
+    assert "wave 1 (prod-eu) failed: health check: /healthz of web on prod-eu did not answer 2xx" in reported
+    assert smoke_log.read_text().count("\n") == 2, "no smoke command runs after a failed health check"
+
+
+def test_a_rollback_of_one_named_cluster_leaves_the_other_wave_running_the_release(
+    world_factory: Callable[[Sequence[str]], World],
+) -> None:
+    world = world_factory(["prod"])
+    _in_waves(world, bake_seconds=0)
+    repo = world.app_repo("web")
+    first, second, fix = repo.commit("first"), repo.commit("second"), repo.commit("fix")
+    world.ci_release("prod", "web", first, image_digest=digest(1))
+    world.ci_release("prod", "web", second, image_digest=digest(2))
+    prod_eu = world.settled_states("prod-eu", "web")
+
+    world.gitops(
+        "rollback", "--stack", "prod", "--app", "web", "--cluster", "prod-us", "--reason", "500s in us", "--yes",
+        "--repo", str(world.ci_clone("web", second)),
+    )  # fmt: skip
+
+    assert _image_on(world, "prod-us") == f"{IMAGE}@{digest(1)}"
+    assert world.object_states("prod-eu", "web") == prod_eu, "prod-eu was never touched"
+    web = world.outputs("prod")["releases"]["web"]
+    assert web["commit"] == second and web["behind"]["prod-us"] == {
+        "commit": first,
+        "digest": digest(1),
+        "rolled_back": True,
+    }
+    status = world.gitops("status", "--stack", "prod").stdout
+    assert f"prod-us: ROLLED BACK to {first[:8]}" in status and f"HOLD web: refuses {second[:8]}" in status
+    last = world.history("prod")[-1]
+    assert last["message"].startswith(f"rollback web from {second[:8]} to {first[:8]} on prod-us only")
+    assert "rollback@prod-us" in world.gitops("history", "--stack", "prod").stdout
+
+    world.ci_release("prod", "web", fix, image_digest=digest(3))  # the fix descends from the held commit
+    assert _image_on(world, "prod-eu") == _image_on(world, "prod-us") == f"{IMAGE}@{digest(3)}"
+    assert "behind" not in world.outputs("prod")["releases"]["web"]
