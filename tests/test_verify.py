@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -164,5 +165,17 @@ def test_a_smoke_command_past_its_timeout_is_killed_with_its_children(tmp_path: 
     with pytest.raises(VerifyError, match="did not finish within 5s"):
         run_smoke(smoke(*code, timeout=5), "prod-eu", {}, tmp_path, lambda _: None)
     child = int((tmp_path / "child").read_text())
-    state = Path(f"/proc/{child}/stat")
-    assert not state.exists() or state.read_text().split()[2] == "Z", "the smoke command's child was killed too"
+    assert gone(child), "the smoke command's child was killed too"
+
+
+def gone(pid: int, wait: float = 30) -> bool:
+    """Whether ``pid`` ends (or is a zombie) within ``wait`` seconds: SIGKILL is delivered asynchronously."""
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        try:
+            if Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z":
+                return True
+        except FileNotFoundError:
+            return True
+        time.sleep(0.1)
+    return False
