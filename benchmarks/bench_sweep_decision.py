@@ -5,7 +5,9 @@ Builds a repository with N feature branches (half merged into ``latest``) and a 
 default 5,000 branches and about 47,500 commits) with git fast-import, branches forking and merging all
 over the history, then times what the sweep does, ``SourceRepo.branch_facts(<live previews' branches>,
 "latest")``, against ``git branch --merged latest``, and checks both agree on the live branches: once
-with the newest branches live, once with live branches of every age (the worst case).
+with the newest branches live, once with live branches of every age (the worst case). Each case twice:
+a first sweep (no memo), and the next one, with the memo of the one before while latest gained
+``--gain`` commits, one of them merging a live branch (what a scheduled sweep meets).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gitops.core.gitrepo import SourceRepo
+from gitops.core.gitrepo import MergeMemo, SourceRepo
 
 EPOCH = 1767225600
 MERGE_AFTER = 50  # commits on latest between a branch's fork and its merge
@@ -70,12 +72,12 @@ def live_branches(branches: int, live: int, *, every_age: bool) -> list[str]:
     return [f"feature/b{i + (i // step) % 2}" for i in range(0, branches - 1, step)][:live]
 
 
-def measure(path: Path, live: list[str], repeat: int) -> float:
+def measure(path: Path, live: list[str], repeat: int, memo: MergeMemo | None = None) -> float:
     """Prints both timings for one set of live branches; returns the ratio of the medians."""
     ours, theirs = [], []
     for _ in range(repeat):
         t0 = time.perf_counter()
-        facts = SourceRepo(path).branch_facts(live, "latest")
+        facts = SourceRepo(path).branch_facts(live, "latest", memo)
         ours.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
         out = subprocess.run(
@@ -97,12 +99,29 @@ def measure(path: Path, live: list[str], repeat: int) -> float:
     return medians["sweep decision"] / medians["git branch --merged"]
 
 
+def git(path: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=path, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def advance(path: Path, live: list[str], gain: int) -> None:
+    """latest gains ``gain`` commits, one of them the merge of a live branch not merged yet."""
+    merged = set(git(path, "branch", "--merged", "latest", "--format=%(refname:short)").split())
+    (todo, *_) = [b for b in live if b not in merged]
+    tree = git(path, "rev-parse", "latest^{tree}")
+    tip = git(path, "rev-parse", "latest")
+    for i in range(gain):
+        parents = ["-p", tip, *(["-p", git(path, "rev-parse", todo)] if i == gain // 2 else [])]
+        tip = git(path, "commit-tree", tree, *parents, "-m", f"gained {i}")
+    git(path, "update-ref", "refs/heads/latest", tip)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--branches", type=int, default=5000)
     parser.add_argument("--history", type=int, default=40000)
     parser.add_argument("--live", type=int, default=20, help="live previews (their branches are the ones checked)")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--gain", type=int, default=50, help="commits latest gains between two sweeps")
     parser.add_argument(
         "--commit-graph", action="store_true", help="as a clone that git gc has maintained: a commit-graph file"
     )
@@ -120,8 +139,13 @@ def main() -> None:
             print("with a commit-graph file (core.commitGraph = true)")
         ratios = {}
         for case, every_age in (("recent previews", False), ("previews of every age", True)):
-            print(case)
-            ratios[case] = measure(path, live_branches(args.branches, args.live, every_age=every_age), args.repeat)
+            live = live_branches(args.branches, args.live, every_age=every_age)
+            print(f"{case}, first sweep (no memo)")
+            ratios[f"{case}, first sweep"] = measure(path, live, args.repeat)
+            memo = SourceRepo(path).branch_facts(live, "latest").memo
+            advance(path, live, args.gain)
+            print(f"{case}, next sweep (memo of the one before; latest gained {args.gain} commits, one a merge)")
+            ratios[f"{case}, next sweep"] = measure(path, live, args.repeat, memo)
         print("sweep decision / git branch --merged: " + "; ".join(f"{c} {r:.2f}x" for c, r in ratios.items()))
 
 

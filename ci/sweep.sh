@@ -13,4 +13,7 @@ while read -r app project; do
   args+=(--repo "$app=$work/$app")
 done < <(cd "$engine" && "$python" -m gitops apps)
 cd "$engine"
-exec "$python" -m gitops sweep "${args[@]}"
+# what the last sweep learnt (the job's CI cache): only what latest gained since is walked
+memo=()
+if [ -n "${CI_PROJECT_DIR:-}" ]; then memo=(--memo "$CI_PROJECT_DIR/.gitops-sweep/memo.json"); fi
+exec "$python" -m gitops sweep "${args[@]}" "${memo[@]}"

@@ -3,6 +3,7 @@ lifecycle, releases, deploy_repo) and is wired to its sub-command here."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from gitops.admin.audit import cmd_drift, cmd_history, cmd_hold_clear, cmd_rollback, cmd_status
@@ -78,6 +79,9 @@ def add_admin_commands(sub: Any) -> None:
     sweep = sub.add_parser("sweep", help="scheduled: remove previews of gone/merged branches, idle ones, the excess")
     sweep.add_argument("--repo", action="append", default=[], help="<app>=<path of its clone>, once per app")
     sweep.add_argument("--dry-run", action="store_true")
+    sweep.add_argument(
+        "--memo", type=Path, help="file carrying what a sweep learnt to the next (the sweep job's CI cache)"
+    )
     sweep.add_argument("--lock-wait", type=float, help="seconds to wait for a locked stack ($GITOPS_LOCK_WAIT_SECONDS)")
     sweep.set_defaults(func=cmd_sweep)
 

@@ -15,9 +15,10 @@ from pathlib import Path
 from pulumi import automation as auto
 
 from gitops.admin.stack import StackAdmin, live_stacks
+from gitops.admin.sweep_memo import load_memos, save_memos
 from gitops.core.environments import ENVIRONMENTS, INTEGRATION_BRANCH
 from gitops.core.errors import GitOpsError
-from gitops.core.gitrepo import BranchFacts, SourceRepo
+from gitops.core.gitrepo import BranchFacts, MergeMemo, SourceRepo
 from gitops.core.naming import preview_of_stack, preview_stack, short_commit
 from gitops.core.planner import parse_timestamp
 from gitops.core.preview_policy import LivePreview, Removal, prune
@@ -121,12 +122,22 @@ class PreviewFleet:
         return [r for r in chosen if self.remove(r, message, on_output)]
 
     def sweep(
-        self, repos: Mapping[str, str], policy: PreviewPolicy, message: str, on_output: Output, *, dry_run: bool
+        self,
+        repos: Mapping[str, str],
+        policy: PreviewPolicy,
+        message: str,
+        on_output: Output,
+        *,
+        dry_run: bool,
+        memo: Path | None = None,
     ) -> list[Removal]:
-        """The scheduled sweep: every live preview's branch checked against its app's clone, TTL, cap."""
+        """The scheduled sweep: every live preview's branch checked against its app's clone, TTL, cap.
+        ``memo``: the file that carries what a sweep learnt to the next (``gitops.admin.sweep_memo``)."""
         now = utc_now()
         stacks = self.live(with_outputs=True, on_output=on_output)
-        facts = sweep_facts(stacks, repos)
+        facts = sweep_facts(stacks, repos, load_memos(memo, on_output))
+        if not dry_run:
+            save_memos(memo, facts)
         for app, found in sorted(facts.items()):
             note = found.note(app)
             if note:
@@ -140,14 +151,16 @@ class PreviewFleet:
         return [r for r in chosen if self.remove(r, message, on_output)]
 
 
-def sweep_facts(stacks: list[LiveStack], repos: Mapping[str, str]) -> dict[str, BranchFacts]:
+def sweep_facts(
+    stacks: list[LiveStack], repos: Mapping[str, str], memos: Mapping[str, MergeMemo] | None = None
+) -> dict[str, BranchFacts]:
     """Branch facts per app, asking each clone only about its live previews' branches."""
     branches: dict[str, set[str]] = {}
     for live in stacks:
         if live.preview is not None:
             branches.setdefault(live.preview.app, set()).add(live.preview.branch)
     return {
-        app: SourceRepo(repos[app]).branch_facts(wanted, INTEGRATION_BRANCH)
+        app: SourceRepo(repos[app]).branch_facts(wanted, INTEGRATION_BRANCH, (memos or {}).get(app))
         for app, wanted in sorted(branches.items())
         if app in repos
     }

@@ -129,7 +129,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     wait = args.lock_wait if args.lock_wait is not None else lock_wait_from(os.environ)
     fleet = PreviewFleet(args.root, pulumi_cli(args), wait_seconds=wait)
     message = f"sweep previews by {actor()} (pipeline {os.environ.get('CI_PIPELINE_URL') or '-'})"
-    removed = fleet.sweep(repos, preview_policy(args.root), message, echo, dry_run=args.dry_run)
+    removed = fleet.sweep(repos, preview_policy(args.root), message, echo, dry_run=args.dry_run, memo=args.memo)
     print(f"sweep: {len(removed)} preview(s) {'to remove' if args.dry_run else 'removed'}")
     if not args.dry_run:
         shared = StackAdmin(SHARED_STACK, args.root, pulumi_cli(args))

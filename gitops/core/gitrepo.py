@@ -17,6 +17,22 @@ from gitops.core.errors import CannotTellError, ConfigError, listing
 
 LOCAL_PREFIX = "refs/heads/"
 DEEPEN = "fetch the whole history: GIT_DEPTH: 0 in the job's variables, or git fetch --unshallow in the clone"
+# a memo older than this many commits of the target is not worth its walk: the sweep asks afresh
+MEMO_WALK_LIMIT = 20_000
+
+
+@dataclass(frozen=True)
+class MergeMemo:
+    """What one sweep learnt, for the next: the target's tips then, and the asked tips not merged into it.
+
+    The next sweep walks only what the target gained since (``rev-list <target now> --not <target then>``):
+    a tip not reachable from the target then is reachable now exactly when it is among those commits. A
+    memo is a hint, never trusted to remove: a tip is only ever called merged when a walk found it, so a
+    wrong or forged memo can keep a merged branch's preview (until its TTL), never remove a live one.
+    """
+
+    targets: frozenset[str]
+    unmerged: frozenset[str]
 
 
 @dataclass(frozen=True)
@@ -28,6 +44,7 @@ class BranchFacts:
     # "cannot tell": unmerged in a shallow clone, or absent from a clone that did not fetch every branch.
     # Their previews are kept (never a wrong removal); the TTL still applies.
     uncertain: frozenset[str] = frozenset()
+    memo: MergeMemo | None = None  # for the next sweep of this repository (None: nothing to remember)
 
     def note(self, app: str) -> str | None:
         if not self.uncertain:
@@ -111,24 +128,64 @@ class SourceRepo:
             )
         return False
 
-    def branch_facts(self, branches: Iterable[str], target: str) -> BranchFacts:
+    def branch_facts(self, branches: Iterable[str], target: str, memo: MergeMemo | None = None) -> BranchFacts:
         """Which of ``branches`` exist and which are merged into ``target`` (all tips reachable from it).
 
         One libgit2 walk (``git rev-list <tips> --not <target>``): a tip is merged when the walk leaves
         it out. The walk stops once everything left is reachable from ``target``, so its cost follows how
-        far back the asked branches fork, not the number of branches or commits; it runs in C. Same answer
-        as ``git branch --merged`` (tested against it; benchmarks/bench_sweep_decision.py). In a shallow clone
-        an unmerged answer is "cannot tell" (``uncertain``): the preview is kept, never removed wrongly.
+        far back the asked branches fork, not the number of branches or commits; it runs in C. With the
+        ``memo`` of the previous sweep, the tips it found unmerged need only the commits ``target`` gained
+        since (``MergeMemo``). Same answer as ``git branch --merged`` (tested against it;
+        benchmarks/bench_sweep_decision.py). In a shallow clone an unmerged answer is "cannot tell"
+        (``uncertain``): the preview is kept, never removed wrongly, and nothing is remembered.
         """
         tips = {branch: self.tips_of(branch) for branch in set(branches)}
         existing = {branch for branch, oids in tips.items() if oids}
         asked = {oid for branch in existing if branch != target for oid in tips[branch]}
-        unmerged = self._not_reachable(asked, self.tips_of(target))
+        targets = self.tips_of(target)
+        shallow = self.is_shallow
+        unmerged = self._unmerged(asked, targets, None if shallow else memo)
         merged = {b for b in existing if b != target and not any(oid in unmerged for oid in tips[b])}
-        uncertain = existing - merged - {target} if self.is_shallow else set()
+        uncertain = existing - merged - {target} if shallow else set()
         if not self.sees_every_branch():  # absent may only mean "not fetched"
             uncertain |= set(tips) - existing
-        return BranchFacts(existing=frozenset(existing), merged=frozenset(merged), uncertain=frozenset(uncertain))
+        remembered = None
+        if targets and not shallow:
+            remembered = MergeMemo(frozenset(str(t) for t in targets), frozenset(str(t) for t in unmerged))
+        return BranchFacts(
+            existing=frozenset(existing), merged=frozenset(merged), uncertain=frozenset(uncertain), memo=remembered
+        )
+
+    def _unmerged(self, tips: set[pygit2.Oid], targets: list[pygit2.Oid], memo: MergeMemo | None) -> set[pygit2.Oid]:
+        """Those of ``tips`` not reachable from ``targets``: the ones the memo knew as unmerged by the commits
+        the targets gained since, the others by a walk of their own."""
+        known = {t for t in tips if memo is not None and str(t) in memo.unmerged}
+        gained = self._gained(targets, memo) if known else None
+        if gained is None:
+            return self._not_reachable(tips, targets)
+        return {t for t in known if t not in gained} | self._not_reachable(tips - known, targets)
+
+    def _gained(self, targets: list[pygit2.Oid], memo: MergeMemo | None) -> set[pygit2.Oid] | None:
+        """``rev-list <targets> --not <memo's targets>``; None where the memo's targets are not commits of
+        this clone or the targets gained more than MEMO_WALK_LIMIT commits since."""
+        if memo is None or not targets or not memo.targets:
+            return None
+        then = []
+        for sha in memo.targets:
+            if not self.has_commit(sha):
+                return None
+            then.append(pygit2.Oid(hex=sha))
+        walker = self._repo.walk(None)
+        for oid in targets:
+            walker.push(oid)
+        for oid in then:
+            walker.hide(oid)
+        gained = set()
+        for commit in walker:
+            gained.add(commit.id)
+            if len(gained) > MEMO_WALK_LIMIT:
+                return None
+        return gained
 
     def _not_reachable(self, tips: set[pygit2.Oid], targets: list[pygit2.Oid]) -> set[pygit2.Oid]:
         """Those of ``tips`` not reachable from any of ``targets``.

@@ -1,0 +1,115 @@
+"""The sweep's memo (#16): what one sweep learnt lets the next walk only what latest gained, with the same
+answer as ``git branch --merged``; a forged or broken memo keeps previews, never removes one. Real git."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from gitops.admin.sweep_memo import load_memos, save_memos
+from gitops.core.gitrepo import MergeMemo, SourceRepo
+from tests.fake_pulumi import FakeProject
+from tests.gitutil import GitRepo
+from tests.test_preview_lifecycle import cli, deploy, live, project  # noqa: F401  (the fixture)
+
+BRANCHES = ["feature/a", "feature/b", "feature/c", "feature/d"]
+
+
+@pytest.fixture()
+def repo(tmp_path: Path) -> GitRepo:
+    """latest with four feature branches forked from it; c is merged, the others are not."""
+    git = GitRepo(tmp_path / "web")
+    git.checkout("latest", create_from="master")
+    git.checkout("master")
+    for branch in BRANCHES:
+        work_on(git, branch)
+    git.merge("feature/c", "latest")
+    return git
+
+
+def work_on(git: GitRepo, branch: str) -> None:
+    """A branch from latest with a commit of its own (empty: branches merge without conflicts)."""
+    git.checkout(branch, create_from="latest")
+    git.git("commit", "-q", "--allow-empty", "-m", f"work on {branch}")
+    git.checkout("master")
+
+
+def git_merged(git: GitRepo) -> set[str]:
+    return set(git.git("branch", "--merged", "latest", "--format=%(refname:short)").split()) & set(BRANCHES)
+
+
+def test_with_the_memo_only_what_latest_gained_decides_and_the_answer_is_gits(repo: GitRepo) -> None:
+    first = SourceRepo(repo.path).branch_facts(BRANCHES, "latest")
+    assert first.merged == git_merged(repo) == {"feature/c"}
+    assert first.memo is not None and first.memo.targets == {repo.tip("latest")}
+    assert first.memo.unmerged == {repo.tip(b) for b in ("feature/a", "feature/b", "feature/d")}
+
+    repo.merge("feature/a", "latest")  # latest gains a merge and more work
+    repo.checkout("latest")
+    repo.git("commit", "-q", "--allow-empty", "-m", "more on latest")
+    repo.checkout("master")
+    work_on(repo, "feature/e")  # a branch the memo never saw
+    asked = [*BRANCHES, "feature/e"]
+    with_memo = SourceRepo(repo.path).branch_facts(asked, "latest", first.memo)
+    afresh = SourceRepo(repo.path).branch_facts(asked, "latest")
+    assert with_memo.merged == afresh.merged == {"feature/a", "feature/c"} == git_merged(repo)
+    assert with_memo.memo == afresh.memo
+
+
+def test_a_forged_memo_keeps_a_merged_branch_and_never_removes_an_unmerged_one(repo: GitRepo) -> None:
+    everything_unmerged = MergeMemo(frozenset({repo.tip("latest")}), frozenset(repo.tip(b) for b in BRANCHES))
+    facts = SourceRepo(repo.path).branch_facts(BRANCHES, "latest", everything_unmerged)
+    assert facts.merged == set(), "the memo was used: c, merged, is kept (until its TTL)"
+    bogus_latest = MergeMemo(frozenset({"0" * 40}), frozenset(repo.tip(b) for b in BRANCHES))
+    assert SourceRepo(repo.path).branch_facts(BRANCHES, "latest", bogus_latest).merged == {"feature/c"}, (
+        "a memo naming a commit this clone does not hold is not used"
+    )
+    # a memo can claim nothing "merged": every merged answer comes from a walk of this clone
+    root = MergeMemo(frozenset({repo.git("rev-list", "--max-parents=0", "latest")}), frozenset())
+    assert SourceRepo(repo.path).branch_facts(BRANCHES, "latest", root).merged == {"feature/c"}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "not json",
+        json.dumps({"version": 2, "apps": {}}),
+        json.dumps({"version": 1, "apps": {"web": {"targets": ["abc"], "unmerged": []}}}),
+        json.dumps({"version": 1, "apps": {"web": {"targets": ["a" * 40], "unmerged": ["A" * 40]}}}),
+        json.dumps({"version": 1, "apps": {"web": {"targets": "a" * 40, "unmerged": []}}}),
+        json.dumps({"version": 1, "apps": {"web": {"unmerged": []}}}),
+        json.dumps({"version": 1, "apps": ["web"]}),
+    ],
+)
+def test_a_broken_memo_is_dropped_whole_with_a_line_saying_so(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "memo.json"
+    path.write_text(text, encoding="utf-8")
+    said: list[str] = []
+    assert load_memos(path, said.append) == {}
+    assert len(said) == 1 and said[0].startswith(f"sweep memo {path} ignored (")
+
+
+def test_the_sweep_writes_its_memo_and_the_next_sweep_reads_it(
+    project: FakeProject,  # noqa: F811
+    repo: GitRepo,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    memo = tmp_path / "cache" / "memo.json"
+    for branch in ("feature/a", "feature/b"):
+        assert deploy(project, repo, branch, repo.tip(branch)) == 0
+    assert cli(project, "sweep", "--repo", f"web={repo.path}", "--memo", str(memo), "--dry-run") == 0
+    assert not memo.exists(), "a dry run writes nothing"
+    assert cli(project, "sweep", "--repo", f"web={repo.path}", "--memo", str(memo)) == 0
+    saved = load_memos(memo, lambda line: pytest.fail(line))
+    assert saved["web"].unmerged == {repo.tip("feature/a"), repo.tip("feature/b")}
+    assert len(live(project)) == 2
+
+    repo.merge("feature/b", "latest")
+    assert cli(project, "sweep", "--repo", f"web={repo.path}", "--memo", str(memo)) == 0
+    assert "merged into latest" in capsys.readouterr().out and len(live(project)) == 1
+    assert load_memos(memo, lambda line: pytest.fail(line))["web"].targets == {repo.tip("latest")}
+    save_memos(memo, {})  # an empty memo is a valid one: nothing known
+    assert load_memos(memo, lambda line: pytest.fail(line)) == {}
