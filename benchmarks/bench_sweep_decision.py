@@ -6,8 +6,9 @@ default 5,000 branches and about 47,500 commits) with git fast-import, branches 
 over the history, then times what the sweep does, ``SourceRepo.branch_facts(<live previews' branches>,
 "latest")``, against ``git branch --merged latest``, and checks both agree on the live branches: once
 with the newest branches live, once with live branches of every age (the worst case). Each case twice:
-a first sweep (no memo), and the next one, with the memo of the one before while latest gained
-``--gain`` commits, one of them merging a live branch (what a scheduled sweep meets).
+a first sweep (no memo), and the next one, with the memo of the one before: the previews the first
+sweep found merged are gone, one preview of a new branch came, and latest gained ``--gain`` commits, among
+them the merges of a live branch and of a branch opened since (what the hourly sweep meets).
 """
 
 from __future__ import annotations
@@ -103,16 +104,23 @@ def git(path: Path, *args: str) -> str:
     return subprocess.run(["git", *args], cwd=path, check=True, capture_output=True, text=True).stdout.strip()
 
 
-def advance(path: Path, live: list[str], gain: int) -> None:
-    """latest gains ``gain`` commits, one of them the merge of a live branch not merged yet."""
-    merged = set(git(path, "branch", "--merged", "latest", "--format=%(refname:short)").split())
-    (todo, *_) = [b for b in live if b not in merged]
+def advance(path: Path, kept: list[str], gain: int) -> str:
+    """Between two sweeps: a new branch forks from latest (its preview is new) and latest gains ``gain``
+    commits: the merge of a kept (unmerged) branch, and the merge of a branch opened and merged since (the
+    memo never saw it). Returns the new branch."""
+    (todo, *_) = kept
     tree = git(path, "rev-parse", "latest^{tree}")
     tip = git(path, "rev-parse", "latest")
+    fresh = "feature/opened-since"
+    git(path, "update-ref", f"refs/heads/{fresh}", git(path, "commit-tree", tree, "-p", tip, "-m", "new work"))
+    fork = git(path, "rev-parse", "latest~20")  # opened a while ago, merged since the last sweep
+    quick = git(path, "commit-tree", tree, "-p", fork, "-m", "opened and merged between two sweeps")
     for i in range(gain):
-        parents = ["-p", tip, *(["-p", git(path, "rev-parse", todo)] if i == gain // 2 else [])]
+        second = {gain // 2: git(path, "rev-parse", todo), gain // 3: quick}.get(i)
+        parents = ["-p", tip, *(["-p", second] if second else [])]
         tip = git(path, "commit-tree", tree, *parents, "-m", f"gained {i}")
     git(path, "update-ref", "refs/heads/latest", tip)
+    return fresh
 
 
 def main() -> None:
@@ -142,10 +150,14 @@ def main() -> None:
             live = live_branches(args.branches, args.live, every_age=every_age)
             print(f"{case}, first sweep (no memo)")
             ratios[f"{case}, first sweep"] = measure(path, live, args.repeat)
-            memo = SourceRepo(path).branch_facts(live, "latest").memo
-            advance(path, live, args.gain)
-            print(f"{case}, next sweep (memo of the one before; latest gained {args.gain} commits, one a merge)")
-            ratios[f"{case}, next sweep"] = measure(path, live, args.repeat, memo)
+            first = SourceRepo(path).branch_facts(live, "latest")
+            kept = [b for b in live if b not in first.merged]  # the merged ones' previews were removed
+            fresh = advance(path, kept, args.gain)
+            print(
+                f"{case}, next sweep (memo of the one before: its merged previews gone, one new;"
+                f" latest gained {args.gain} commits, two merges)"
+            )
+            ratios[f"{case}, next sweep"] = measure(path, [*kept, fresh], args.repeat, first.memo)
         print("sweep decision / git branch --merged: " + "; ".join(f"{c} {r:.2f}x" for c, r in ratios.items()))
 
 

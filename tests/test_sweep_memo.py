@@ -7,8 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
+from pygit2 import Oid
 
 from gitops.admin.sweep_memo import load_memos, save_memos
+from gitops.core import gitrepo
 from gitops.core.gitrepo import MergeMemo, SourceRepo
 from tests.fake_pulumi import FakeProject
 from tests.gitutil import GitRepo
@@ -44,7 +46,9 @@ def test_with_the_memo_only_what_latest_gained_decides_and_the_answer_is_gits(re
     first = SourceRepo(repo.path).branch_facts(BRANCHES, "latest")
     assert first.merged == git_merged(repo) == {"feature/c"}
     assert first.memo is not None and first.memo.targets == {repo.tip("latest")}
-    assert first.memo.unmerged == {repo.tip(b) for b in ("feature/a", "feature/b", "feature/d")}
+    assert set(first.memo.unmerged) == {repo.tip(b) for b in ("feature/a", "feature/b", "feature/d")}
+    for branch in ("feature/a", "feature/b", "feature/d"):  # the frontier: where the branch forked from latest
+        assert first.memo.unmerged[repo.tip(branch)] == {repo.git("merge-base", branch, "latest")}
 
     repo.merge("feature/a", "latest")  # latest gains a merge and more work
     repo.checkout("latest")
@@ -58,17 +62,75 @@ def test_with_the_memo_only_what_latest_gained_decides_and_the_answer_is_gits(re
     assert with_memo.memo == afresh.memo
 
 
+def test_an_old_branch_merged_since_is_found_through_its_frontier_and_a_rewound_latest_drops_it(
+    repo: GitRepo,
+) -> None:
+    first = SourceRepo(repo.path).branch_facts(BRANCHES, "latest")
+    for _ in range(3):  # latest moves on; then the old branch a is merged
+        repo.checkout("latest")
+        repo.git("commit", "-q", "--allow-empty", "-m", "more on latest")
+    repo.merge("feature/a", "latest")
+    repo.checkout("master")
+    second = SourceRepo(repo.path).branch_facts(BRANCHES, "latest", first.memo)
+    assert second.merged == {"feature/a", "feature/c"} == git_merged(repo)
+    assert second.memo is not None and first.memo is not None
+    assert second.memo.unmerged == {t: f for t, f in first.memo.unmerged.items() if t != repo.tip("feature/a")}
+
+    repo.git("update-ref", "refs/heads/latest", repo.git("rev-parse", "latest~5"))  # rewound by an admin
+    third = SourceRepo(repo.path).branch_facts(BRANCHES, "latest", second.memo)
+    assert third.merged == set() == git_merged(repo)
+    assert third.memo is not None and set(third.memo.unmerged) == {repo.tip(b) for b in BRANCHES}
+    assert third.memo.unmerged[repo.tip("feature/b")] == set(), "no longer known to be latest's: not carried"
+
+
+@pytest.mark.parametrize("checks", [gitrepo.MEMO_ANCESTRY_CHECKS, 0])
+def test_a_known_branch_merged_through_a_branch_the_memo_never_saw_is_found(
+    repo: GitRepo, checks: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """x forks from an older commit of latest, takes in b, and is merged: the walk stops where x forked (an
+    ancestry check), finds b through it; with no checks allowed the sweep asks afresh. Both: git's answer."""
+    monkeypatch.setattr(gitrepo, "MEMO_ANCESTRY_CHECKS", checks)
+    older = repo.tip("latest")
+    for _ in range(3):
+        repo.checkout("latest")
+        repo.git("commit", "-q", "--allow-empty", "-m", "latest before the first sweep")
+    repo.checkout("master")
+    first = SourceRepo(repo.path).branch_facts(BRANCHES, "latest")
+    repo.git("branch", "feature/x", older)
+    repo.merge("feature/b", "feature/x")
+    repo.merge("feature/x", "latest")
+    repo.checkout("master")
+    walked: list[int] = []  # how many tips the walk of old (rev-list <tips> --not latest) was asked about
+    full_walk = SourceRepo._not_reachable
+
+    def counted(self: SourceRepo, tips: set[Oid], targets: list[Oid]) -> dict[Oid, frozenset[Oid]]:
+        walked.append(len(tips))
+        return full_walk(self, tips, targets)
+
+    monkeypatch.setattr(SourceRepo, "_not_reachable", counted)
+    second = SourceRepo(repo.path).branch_facts(BRANCHES, "latest", first.memo)
+    assert second.merged == {"feature/b", "feature/c"} == git_merged(repo)
+    assert walked == ([1] if checks else [4]), "the memo decides a, b and d (c is asked); without checks all four"
+
+
 def test_a_forged_memo_keeps_a_merged_branch_and_never_removes_an_unmerged_one(repo: GitRepo) -> None:
-    everything_unmerged = MergeMemo(frozenset({repo.tip("latest")}), frozenset(repo.tip(b) for b in BRANCHES))
+    everything_unmerged = MergeMemo(frozenset({repo.tip("latest")}), {repo.tip(b): frozenset() for b in BRANCHES})
     facts = SourceRepo(repo.path).branch_facts(BRANCHES, "latest", everything_unmerged)
     assert facts.merged == set(), "the memo was used: c, merged, is kept (until its TTL)"
-    bogus_latest = MergeMemo(frozenset({"0" * 40}), frozenset(repo.tip(b) for b in BRANCHES))
+    bogus_latest = MergeMemo(frozenset({"0" * 40}), {repo.tip(b): frozenset() for b in BRANCHES})
     assert SourceRepo(repo.path).branch_facts(BRANCHES, "latest", bogus_latest).merged == {"feature/c"}, (
         "a memo naming a commit this clone does not hold is not used"
     )
     # a memo can claim nothing "merged": every merged answer comes from a walk of this clone
-    root = MergeMemo(frozenset({repo.git("rev-list", "--max-parents=0", "latest")}), frozenset())
+    root = MergeMemo(frozenset({repo.git("rev-list", "--max-parents=0", "latest")}), {})
     assert SourceRepo(repo.path).branch_facts(BRANCHES, "latest", root).merged == {"feature/c"}
+    # a frontier naming the branch's own tip hides the path to it: a, merged since, is kept, never removed
+    first = SourceRepo(repo.path).branch_facts(BRANCHES, "latest")
+    assert first.memo is not None
+    a = repo.tip("feature/a")
+    hiding = MergeMemo(first.memo.targets, {**first.memo.unmerged, a: frozenset({a})})
+    repo.merge("feature/a", "latest")
+    assert SourceRepo(repo.path).branch_facts(BRANCHES, "latest", hiding).merged == {"feature/c"}
 
 
 @pytest.mark.parametrize(
@@ -76,10 +138,13 @@ def test_a_forged_memo_keeps_a_merged_branch_and_never_removes_an_unmerged_one(r
     [
         "not json",
         json.dumps({"version": 2, "apps": {}}),
-        json.dumps({"version": 1, "apps": {"web": {"targets": ["abc"], "unmerged": []}}}),
-        json.dumps({"version": 1, "apps": {"web": {"targets": ["a" * 40], "unmerged": ["A" * 40]}}}),
-        json.dumps({"version": 1, "apps": {"web": {"targets": "a" * 40, "unmerged": []}}}),
-        json.dumps({"version": 1, "apps": {"web": {"unmerged": []}}}),
+        json.dumps({"version": 1, "apps": {"web": {"targets": ["abc"], "unmerged": {}}}}),
+        json.dumps({"version": 1, "apps": {"web": {"targets": ["a" * 40], "unmerged": {"A" * 40: []}}}}),
+        json.dumps({"version": 1, "apps": {"web": {"targets": ["a" * 40], "unmerged": {"a" * 40: ["b" * 39]}}}}),
+        json.dumps({"version": 1, "apps": {"web": {"targets": ["a" * 40], "unmerged": {"a" * 40: ["b" * 40] * 65}}}}),
+        json.dumps({"version": 1, "apps": {"web": {"targets": ["a" * 40], "unmerged": ["a" * 40]}}}),
+        json.dumps({"version": 1, "apps": {"web": {"targets": "a" * 40, "unmerged": {}}}}),
+        json.dumps({"version": 1, "apps": {"web": {"unmerged": {}}}}),
         json.dumps({"version": 1, "apps": ["web"]}),
     ],
 )
@@ -104,7 +169,7 @@ def test_the_sweep_writes_its_memo_and_the_next_sweep_reads_it(
     assert not memo.exists(), "a dry run writes nothing"
     assert cli(project, "sweep", "--repo", f"web={repo.path}", "--memo", str(memo)) == 0
     saved = load_memos(memo, lambda line: pytest.fail(line))
-    assert saved["web"].unmerged == {repo.tip("feature/a"), repo.tip("feature/b")}
+    assert set(saved["web"].unmerged) == {repo.tip("feature/a"), repo.tip("feature/b")}
     assert len(live(project)) == 2
 
     repo.merge("feature/b", "latest")

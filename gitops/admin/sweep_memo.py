@@ -18,6 +18,7 @@ from gitops.core.gitrepo import BranchFacts, MergeMemo
 
 MAX_BYTES = 4_000_000
 MAX_TIPS = 20_000  # per app
+MAX_FRONTIER = 64  # per tip; a tip with more is remembered without (its next walk goes further, same answer)
 FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
 VERSION = 1
 
@@ -40,11 +41,15 @@ def _parse(data: object) -> dict[str, MergeMemo]:
     memos = {}
     for app, entry in data["apps"].items():
         targets, unmerged = entry["targets"], entry["unmerged"]
-        if not isinstance(targets, list) or not isinstance(unmerged, list) or len(unmerged) > MAX_TIPS:
-            raise ValueError(f"{app}: targets and unmerged must be lists (at most {MAX_TIPS} tips)")
-        if len(targets) > 2 or not all(isinstance(s, str) and FULL_SHA.match(s) for s in [*targets, *unmerged]):
+        if not isinstance(targets, list) or not isinstance(unmerged, dict) or len(unmerged) > MAX_TIPS:
+            raise ValueError(f"{app}: targets must be a list, unmerged a map of at most {MAX_TIPS} tips")
+        frontiers = list(unmerged.values())
+        if not all(isinstance(f, list) and len(f) <= MAX_FRONTIER for f in frontiers):
+            raise ValueError(f"{app}: each tip's frontier must be a list of at most {MAX_FRONTIER} commits")
+        shas = [*targets, *unmerged, *(sha for f in frontiers for sha in f)]
+        if len(targets) > 2 or not all(isinstance(s, str) and FULL_SHA.match(s) for s in shas):
             raise ValueError(f"{app}: every entry must be a full 40-hex commit id")
-        memos[str(app)] = MergeMemo(frozenset(targets), frozenset(unmerged))
+        memos[str(app)] = MergeMemo(frozenset(targets), {tip: frozenset(f) for tip, f in unmerged.items()})
     return memos
 
 
@@ -53,7 +58,13 @@ def save_memos(path: Path | None, facts: Mapping[str, BranchFacts]) -> None:
     if path is None:
         return
     apps = {
-        app: {"targets": sorted(found.memo.targets), "unmerged": sorted(found.memo.unmerged)}
+        app: {
+            "targets": sorted(found.memo.targets),
+            "unmerged": {
+                tip: sorted(frontier) if len(frontier) <= MAX_FRONTIER else []
+                for tip, frontier in sorted(found.memo.unmerged.items())
+            },
+        }
         for app, found in sorted(facts.items())
         if found.memo is not None
     }
