@@ -6,10 +6,13 @@ set -euo pipefail
 engine=${GITOPS_HOME:-/opt/gitops}
 python="$engine/.venv/bin/python"
 work=$(mktemp -d)
+# The sweep reads commits only (which branches latest reaches), so trees and blobs stay on the server: a
+# treeless partial clone. A server without clone filters sends everything; the answer is the same.
+clone=(git clone --quiet --bare --filter=tree:0)
 args=()
 while read -r app project; do
   # The job token reaches app projects whose allowlist names the deploy project (preview stack owns it).
-  git clone --quiet --bare "https://gitlab-ci-token:${CI_JOB_TOKEN}@${CI_SERVER_HOST}/${project}.git" "$work/$app"
+  "${clone[@]}" "https://gitlab-ci-token:${CI_JOB_TOKEN}@${CI_SERVER_HOST}/${project}.git" "$work/$app"
   args+=(--repo "$app=$work/$app")
 done < <(cd "$engine" && "$python" -m gitops apps)
 cd "$engine"

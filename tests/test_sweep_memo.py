@@ -4,8 +4,12 @@ answer as ``git branch --merged``; a forged or broken memo keeps previews, never
 from __future__ import annotations
 
 import json
+import os
+import shlex
+import subprocess
 from pathlib import Path
 
+import pygit2
 import pytest
 from pygit2 import Oid
 
@@ -13,7 +17,7 @@ from gitops.admin.sweep_memo import load_memos, save_memos
 from gitops.core import gitrepo
 from gitops.core.gitrepo import MergeMemo, SourceRepo
 from tests.fake_pulumi import FakeProject
-from tests.gitutil import GitRepo
+from tests.gitutil import GIT_ENV, GitRepo
 from tests.test_preview_lifecycle import cli, deploy, live, project  # noqa: F401  (the fixture)
 
 BRANCHES = ["feature/a", "feature/b", "feature/c", "feature/d"]
@@ -178,3 +182,28 @@ def test_the_sweep_writes_its_memo_and_the_next_sweep_reads_it(
     assert load_memos(memo, lambda line: pytest.fail(line))["web"].targets == {repo.tip("latest")}
     save_memos(memo, {})  # an empty memo is a valid one: nothing known
     assert load_memos(memo, lambda line: pytest.fail(line)) == {}
+
+
+def sweep_clone_command() -> list[str]:
+    """The clone command of ci/sweep.sh, as the job runs it."""
+    script = (Path(__file__).resolve().parent.parent / "ci" / "sweep.sh").read_text(encoding="utf-8")
+    (line,) = [text for text in script.splitlines() if text.startswith("clone=(")]
+    return shlex.split(line.removeprefix("clone=(").removesuffix(")"))
+
+
+def test_the_sweeps_treeless_clone_holds_no_tree_and_gives_the_full_clones_answer(
+    repo: GitRepo, tmp_path: Path
+) -> None:
+    """The job's own clone command (ci/sweep.sh) over file://, whose upload-pack filters as GitLab's does."""
+    repo.git("config", "uploadpack.allowFilter", "true")
+    clone = tmp_path / "treeless"
+    subprocess.run(
+        [*sweep_clone_command(), f"file://{repo.path}", str(clone)], check=True, env={**os.environ, **GIT_ENV}
+    )
+    tree = repo.git("rev-parse", "latest^{tree}")
+    assert pygit2.Repository(str(clone)).get(tree) is None, "the trees stayed on the server"
+    full = SourceRepo(repo.path).branch_facts([*BRANCHES, "gone"], "latest")
+    treeless = SourceRepo(clone).branch_facts([*BRANCHES, "gone"], "latest")
+    assert treeless.merged == full.merged == git_merged(repo) == {"feature/c"}
+    assert treeless.existing == full.existing and not treeless.uncertain
+    assert treeless.memo == full.memo
