@@ -9,9 +9,8 @@ import shlex
 import subprocess
 from pathlib import Path
 
-import pygit2
 import pytest
-from pygit2 import Oid
+from pygit2 import Oid, Repository
 
 from gitops.admin.sweep_memo import load_memos, save_memos
 from gitops.core import gitrepo
@@ -201,7 +200,7 @@ def test_the_sweeps_treeless_clone_holds_no_tree_and_gives_the_full_clones_answe
         [*sweep_clone_command(), f"file://{repo.path}", str(clone)], check=True, env={**os.environ, **GIT_ENV}
     )
     tree = repo.git("rev-parse", "latest^{tree}")
-    assert pygit2.Repository(str(clone)).get(tree) is None, "the trees stayed on the server"
+    assert Repository(str(clone)).get(tree) is None, "the trees stayed on the server"
     full = SourceRepo(repo.path).branch_facts([*BRANCHES, "gone"], "latest")
     treeless = SourceRepo(clone).branch_facts([*BRANCHES, "gone"], "latest")
     assert treeless.merged == full.merged == git_merged(repo) == {"feature/c"}
