@@ -93,6 +93,7 @@ class FakeBackend:
     targets: list[list[str]] = field(default_factory=list)  # the --target URNs of each up
     # what `stack export` shows of the state's resources (a test sets it); `state rename` edits it
     state_resources: list[dict[str, Any]] = field(default_factory=list)
+    pending_operations: list[dict[str, Any]] = field(default_factory=list)  # what a killed update left (a test sets)
 
     def __post_init__(self) -> None:
         """The app secrets an admin set on the stack (`pulumi config set --secret --path ...`)."""
@@ -202,7 +203,18 @@ class FakePulumiCommand(auto.PulumiCommand):
             newest_first = [_blinded(i) if "--show-secrets" not in args else i for i in reversed(b.history)]
             return auto.CommandResult(json.dumps(newest_first[(page - 1) * size : page * size]), "", 0)
         if args[:2] == ["stack", "export"]:
-            deployment = {"manifest": {"version": "v3.200.0"}, "resources": b.state_resources}
+            root = {
+                "urn": f"urn:pulumi:{name}::gitops::pulumi:pulumi:Stack::gitops-{name}",
+                "type": "pulumi:pulumi:Stack",
+            }
+            resources = (
+                [{**root, "outputs": b.outputs}, *b.state_resources] if b.history or b.outputs else b.state_resources
+            )
+            deployment = {
+                "manifest": {"version": "v3.200.0", "time": "2026-03-04T12:00:00Z"},
+                "resources": resources,
+                **({"pending_operations": b.pending_operations} if b.pending_operations else {}),
+            }
             return auto.CommandResult(json.dumps({"version": 3, "deployment": deployment}), "", 0)
         if args[:2] == ["state", "rename"]:
             urn, new_name = words[2], words[3]

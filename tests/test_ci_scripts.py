@@ -5,6 +5,7 @@ cannot be real here; what is checked is what the script and the engine ask of it
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import subprocess
 from pathlib import Path
@@ -125,3 +126,15 @@ def test_a_failed_update_fails_the_job_and_says_so_for_the_report(
         STANDIN_FAIL_UP="1",
     )
     assert code == 2 and "DEPLOY_RESULT=failed" in out and "Traceback" not in out
+
+
+def test_the_built_provider_is_the_release_the_python_sdk_asks_for() -> None:
+    """The engine image and ``./dev cluster up`` install the built provider as plugin ``kubernetes`` at the
+    version of tools/go/kubernetes-provider/VERSION; the engine looks it up at the version the Python SDK
+    registers its resources with, so the two pins must be one release."""
+    version = (ROOT / "tools" / "go" / "kubernetes-provider" / "VERSION").read_text().split("version:")[1].strip()
+    pins = dict(line.split("==") for line in (ROOT / "requirements.txt").read_text().splitlines() if "==" in line)
+    assert pins["pulumi-kubernetes"] == version
+    assert importlib.metadata.version("pulumi_kubernetes") == version
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "tools/go/kubernetes-provider/VERSION" in dockerfile and "PULUMI_IGNORE_AMBIENT_PLUGINS=true" in dockerfile

@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from gitops.admin.audit import status_text
+from gitops.admin.stack import StackAdmin
 from gitops.cli import main
 from gitops.core.naming import preview_id, preview_stack
 from gitops.core.settings import PreviewPolicy
@@ -212,3 +214,72 @@ def namespaces_of(result: Any) -> set[str]:
         for r in result.resources
         if r.is_kubernetes_object and r.inputs["kind"] == "Namespace"
     }
+
+
+def test_a_refused_first_deploy_leaves_no_stack_and_status_says_what_to_run(
+    web_repo: Repo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before the shared preview stack was ever applied, a preview deploy is refused (no pull token): the stack
+    the deploy created is removed again, and ``status`` names the one command that fits the shared stack."""
+    git, shas = web_repo
+    fresh = FakeProject(ROOT, now=NOW)
+    fresh.backend("preview")  # the shared stack exists (pulumi stack init) but was never applied
+    assert deploy(fresh, git, "feature/login", shas["feature/login"]) == 2
+    out = capsys.readouterr().out
+    assert "no registry pull token for web" in out and "python -m gitops apply --stack preview" in out
+    assert f"stack {preview_stack('web', 'feature/login')} removed: its first update changed nothing" in out
+    assert live(fresh) == set()
+    assert cli(fresh, "status", "--stack", "preview") == 0
+    status = capsys.readouterr().out
+    assert "the shared preview stack was never applied; apply it once (python -m gitops apply --stack preview)" in (
+        status
+    )
+    assert "preview stacks: 0 live" in status
+
+
+def test_a_failed_redeploy_keeps_the_preview_stack(
+    project: FakeProject, web_repo: Repo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Only a stack the failed deploy itself created is removed: an existing preview stays (it owns objects)."""
+    git, shas = web_repo
+    assert deploy(project, git, "feature/login", shas["feature/login"]) == 0
+    name = preview_stack("web", "feature/login")
+    git.checkout("feature/login")
+    bad = git.commit("broken")
+    project.stacks[name].fail_commits.add(bad)
+    assert deploy(project, git, "feature/login", bad) == 2
+    assert name in live(project)
+    assert "removed" not in capsys.readouterr().out
+
+
+def test_a_stack_whose_state_owns_a_resource_is_never_removed_as_empty() -> None:
+    fake = FakeProject(ROOT, now=NOW)
+    name = preview_stack("web", "feature/login")
+    stack = fake.backend(name)
+    stack.state_resources = [
+        {"urn": f"urn:pulumi:{name}::gitops::pulumi:pulumi:Stack::gitops-{name}", "type": "pulumi:pulumi:Stack"},
+        {"urn": f"urn:pulumi:{name}::gitops::kubernetes:core/v1:Namespace::ns", "type": "kubernetes:core/v1:Namespace"},
+    ]
+    said: list[str] = []
+    assert StackAdmin(name, ROOT, FakePulumiCommand(fake)).remove_if_empty(said.append) is False
+    namespace = f"urn:pulumi:{name}::gitops::kubernetes:core/v1:Namespace::ns"
+    assert name in fake.stacks and said == [f"stack {name} is kept: its state holds 1 resource(s), {namespace} first\n"]
+    stack.state_resources = [stack.state_resources[0], {"urn": "p", "type": "pulumi:providers:pulumi"}]
+    assert StackAdmin(name, ROOT, FakePulumiCommand(fake)).remove_if_empty(said.append) is True
+    assert name not in fake.stacks
+
+
+@pytest.mark.parametrize(
+    ("stack", "advice"),
+    [
+        ("preview", "apply it once (python -m gitops apply --stack preview)"),
+        ("preview-web-feature-login-893105f2", "never deployed; deploy its branch again, or remove the stack"),
+        ("staging", "initialize it once (python -m gitops init --stack staging)"),
+        ("prod", "initialize it once (python -m gitops init --stack prod)"),
+    ],
+)
+def test_status_of_a_stack_without_state_gives_the_advice_of_its_kind(stack: str, advice: str) -> None:
+    text = status_text(stack, {})
+    assert "NO RECORDED STATE" in text and advice in text
+    if stack.startswith("preview"):
+        assert "gitops init" not in text, "init refuses preview stacks"

@@ -234,7 +234,9 @@ def test_a_lock_that_outlasts_the_wait_changes_nothing(
     backend.locked_updates = 1
     before = dict(backend.outputs)
     assert release_cli(backend, repo, m2, tmp_path / "deploy.env", "--lock-wait", "0") == 2
-    assert "still locked by another update after 0s; nothing changed" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "still locked by another update after 0s (held by another update); nothing changed" in out
+    assert "python -m gitops unlock --stack prod" in out, "the message names the way out of a dead holder's lock"
     assert backend.outputs == before
 
 

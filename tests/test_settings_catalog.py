@@ -84,3 +84,30 @@ def test_override_for_unknown_app_is_refused() -> None:
     settings = settings_from_config(STAGING, raw, source="Pulumi.staging.yaml")
     with pytest.raises(ConfigError, match="overrides names app 'shop'"):
         settings.check_catalog(load_catalog(ROOT / "apps.yaml"), source="Pulumi.staging.yaml")
+
+
+STAGING_BASE = {
+    "domain": "staging.example.com",
+    "clusters": json.dumps([{"name": "staging", "context": "staging", "cluster_identifier": "c1"}]),
+}
+
+
+@pytest.mark.parametrize(
+    ("text", "taken_as"),
+    [("30", 30), (" 30", 30), ("30.0", None), ("1e2", None), ('"30"', None), ("yes", None), ("true", None)],
+)
+def test_a_top_level_value_is_read_as_one_json_value_then_typed_strictly(text: str, taken_as: int | None) -> None:
+    """What `pulumi config set gitops:rolloutTimeoutSeconds 30` stores (text) is the number 30; nothing else is
+    converted (the README's "Settings" says so)."""
+    raw = {**STAGING_BASE, "rolloutTimeoutSeconds": text}
+    if taken_as is None:
+        with pytest.raises(ConfigError, match=r"gitops:rolloutTimeoutSeconds: Input should be a valid integer"):
+            settings_from_config(STAGING, raw, source="Pulumi.staging.yaml")
+    else:
+        assert settings_from_config(STAGING, raw, source="Pulumi.staging.yaml").rolloutTimeoutSeconds == taken_as
+
+
+def test_values_inside_a_structured_setting_keep_their_yaml_types() -> None:
+    raw = {**STAGING_BASE, "preview": json.dumps({"ttl_hours": "72"})}
+    with pytest.raises(ConfigError, match=r"gitops:preview.ttl_hours: Input should be a valid integer"):
+        settings_from_config(ENVIRONMENTS["preview"], {**raw, "renderDir": "out"}, source="Pulumi.preview.yaml")

@@ -26,7 +26,7 @@ from gitops.admin.shared import (
 from gitops.core.catalog import load_catalog
 from gitops.core.environments import environment_for_stack
 from gitops.core.errors import ConfigError
-from gitops.core.naming import short_commit
+from gitops.core.naming import preview_of_stack, short_commit
 from gitops.core.state import parse_outputs
 from gitops.notify.cli import notify_admin_release
 from gitops.notify.report import ReleaseReport, TestSummary
@@ -142,12 +142,29 @@ def cmd_hold_clear(args: argparse.Namespace) -> int:
     return 0
 
 
+def no_state_advice(stack: str) -> str:
+    """What a stack without recorded outputs means, and the one command that fits its kind."""
+    if stack == SHARED_STACK:
+        return (
+            "the shared preview stack was never applied; apply it once (python -m gitops apply --stack preview): "
+            "it creates the GitLab side and the registry pull tokens every preview deploy reads"
+        )
+    if preview_of_stack(stack) is not None:
+        return (
+            f"this preview was never deployed; deploy its branch again, or remove the stack (pulumi stack rm {stack})"
+        )
+    return (
+        f"a new stack: initialize it once (python -m gitops init --stack {stack}); or its outputs were lost: "
+        "restore them from the history (README, Safety guarantees)"
+    )
+
+
 def status_text(stack: str, outputs: dict[str, Any]) -> str:
     carried = parse_outputs(outputs)
     state = carried.state
     lines = [f"stack {stack}"]
     if not carried.recorded:
-        lines.append(f"  NO RECORDED STATE: a new stack (python -m gitops init --stack {stack}) or lost outputs")
+        lines.append(f"  NO RECORDED STATE: {no_state_advice(stack)}")
     elif not (state.releases or state.previews):
         lines.append("  nothing deployed")
     for app, r in sorted(state.releases.items()):

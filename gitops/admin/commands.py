@@ -10,6 +10,7 @@ from gitops.admin.audit import cmd_drift, cmd_history, cmd_hold_clear, cmd_rollb
 from gitops.admin.deploy_repo import cmd_apply, cmd_message, cmd_plan, cmd_plan_note
 from gitops.admin.lifecycle import cmd_init, cmd_migrate, cmd_retire
 from gitops.admin.releases import cmd_release, cmd_sweep
+from gitops.admin.repair import cmd_unlock
 
 
 def add_admin_commands(sub: Any) -> None:
@@ -59,6 +60,11 @@ def add_admin_commands(sub: Any) -> None:
     drift.add_argument("--stack", required=True)
     drift.add_argument("--lock-wait", type=float, help="seconds to wait for a locked stack ($GITOPS_LOCK_WAIT_SECONDS)")
     drift.set_defaults(func=cmd_drift)
+
+    unlock = sub.add_parser("unlock", help="show a stack's lock and its holder; break it after a confirmation")
+    unlock.add_argument("--stack", required=True)
+    unlock.add_argument("--yes", action="store_true", help="break it without asking")
+    unlock.set_defaults(func=cmd_unlock)
 
     init = sub.add_parser("init", help="record an empty state in a new staging/prod stack")
     init.add_argument("--stack", required=True)

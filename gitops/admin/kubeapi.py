@@ -69,6 +69,26 @@ class ClusterReader:
         found: dict[str, Any] = json.loads(body)
         return found
 
+    def unreachable(self, timeout: float) -> str | None:
+        """Why the API server does not serve (None when it answers ``/readyz`` with 200) within ``timeout``."""
+        try:
+            status, body = self.get("/readyz", timeout=timeout)
+        except (OSError, ssl.SSLError) as exc:  # refused, timed out, a certificate it does not accept ...
+            return f"{self.server}: {getattr(exc, 'reason', None) or exc}"
+        return None if status == 200 else f"{self.server}/readyz: HTTP {status} {body[:120]!r}"
+
+    def running_commit(self, namespace: str, app: str) -> str:
+        """The commit the app's Deployment runs (its version label), "none" when there is no Deployment."""
+        status, body = self.get(
+            f"/apis/apps/v1/namespaces/{urllib.parse.quote(namespace)}/deployments/{urllib.parse.quote(app)}"
+        )
+        if status == 404:
+            return "none"
+        if status != 200:
+            raise OSError(f"reading Deployment {namespace}/{app}: HTTP {status}")
+        labels = json.loads(body).get("metadata", {}).get("labels") or {}
+        return str(labels.get("app.kubernetes.io/version", "unlabelled"))
+
     def restarts(self, namespace: str, app: str) -> dict[str, int]:
         """Restart count per container of the app's pods (``pod/container`` -> count)."""
         selector = urllib.parse.quote(f"app.kubernetes.io/name={app}")

@@ -49,6 +49,7 @@ class LiveStack:
     key: str
     last_update: datetime | None
     preview: Preview | None = None
+    problem: str = ""  # why ``preview`` is None, with what to do
 
     def as_live(self, now: datetime) -> LivePreview:
         when = parse_timestamp(self.preview.last_deployed) if self.preview else self.last_update or now
@@ -71,23 +72,37 @@ class PreviewFleet:
             key = preview_of_stack(summary.name)
             if key is None:
                 continue
-            preview = self._read_preview(summary.name, key, on_output) if with_outputs else None
-            found.append(LiveStack(summary.name, key, _naive(summary.last_update), preview))
+            preview, problem = self._read_preview(summary.name, key, on_output) if with_outputs else (None, "")
+            found.append(LiveStack(summary.name, key, _naive(summary.last_update), preview, problem))
         return sorted(found, key=lambda s: s.stack)
 
-    def _read_preview(self, stack: str, key: str, on_output: Output) -> Preview | None:
+    def _read_preview(self, stack: str, key: str, on_output: Output) -> tuple[Preview | None, str]:
         try:
-            return parse_outputs(self.stack(stack).outputs()).state.previews.get(key)
+            carried = parse_outputs(self.stack(stack).outputs())
         except (GitOpsError, auto.CommandError) as exc:
             on_output(f"warning: the outputs of {stack} cannot be read ({str(exc)[:200]}); only TTL and cap apply\n")
-            return None
+            return None, "outputs unreadable"
+        preview = carried.state.previews.get(key)
+        if preview is not None:
+            return preview, ""
+        if not carried.recorded:  # no deploy of it ever finished
+            return None, f"never deployed: deploy its branch again, or remove it (pulumi stack rm {stack})"
+        return (
+            None,
+            f"its outputs hold no preview {key}: deploy its branch again, or remove it (pulumi stack rm {stack})",
+        )
 
     def deploy(self, event: Mapping[str, str], message: str, on_output: Output) -> str:
         """Create (or select) the preview's own stack, give it the preview settings, and update it."""
         name = preview_stack(event["app"], event["branch"])
         admin = self.stack(name, create=True)
-        admin.copy_config_from(SHARED_STACK)
-        admin.release_when_unlocked(event, message, on_output, wait_seconds=self.wait)
+        try:
+            admin.copy_config_from(SHARED_STACK)
+            admin.release_when_unlocked(event, message, on_output, wait_seconds=self.wait)
+        except auto.CommandError:
+            if admin.created:  # a refused first deploy leaves no stack behind (one that owns objects stays)
+                admin.remove_if_empty(on_output)
+            raise
         return name
 
     def stop(self, app: str, branch: str, message: str, on_output: Output) -> bool:
@@ -171,7 +186,7 @@ def status_lines(stacks: list[LiveStack], now: datetime) -> list[str]:
     for live in stacks:
         p = live.preview
         if p is None:
-            lines.append(f"  preview {live.key}: outputs unreadable (stack {live.stack})")
+            lines.append(f"  preview {live.key}: {live.problem or 'outputs unreadable'} (stack {live.stack})")
             continue
         idle = now - parse_timestamp(p.last_deployed)
         hours = int(idle.total_seconds() // 3600)

@@ -13,6 +13,7 @@ from pulumi import automation as auto
 from gitops.admin.messages import update_message
 from gitops.admin.previews import SHARED_STACK, PreviewFleet, preview_policy
 from gitops.admin.recovery import restore_after_failure
+from gitops.admin.repair import repair_interruption, require_reachable
 from gitops.admin.rollout import app_spec, goes_in_waves, release_in_waves
 from gitops.admin.shared import (
     EXIT_FAILED,
@@ -21,6 +22,7 @@ from gitops.admin.shared import (
     admin_for,
     echo,
     lock_wait_from,
+    locked_error,
     pulumi_cli,
     readable_state,
     write_dotenv,
@@ -51,22 +53,26 @@ def cmd_release(args: argparse.Namespace) -> int:
     if env.is_preview:
         return _release_preview(args, event, message, wait)
     admin = admin_for(args)
-    before = readable_state(admin)
+    snapshot, before = readable_state(admin)
     live = before.state.releases.get(args.app) if before is not None else None
     settings = admin.settings()
-    if args.action == "deploy" and goes_in_waves(settings, app_spec(args.root, settings, args.app)):
-        return release_in_waves(args, env, admin, event, before, settings, wait=wait, pipeline=pipeline)
+    # every cluster of the stack (every wave) answers before the first object changes anywhere
+    require_reachable(admin, settings, [c.name for c in settings.clusters])
+    notes: dict[str, str] = {}
     try:
+        if snapshot is not None and snapshot.pending:
+            notes["GITOPS_REASON"] = repair_interruption(
+                admin, env, settings, snapshot, before, releasing=args.app, wait=wait, pipeline=pipeline
+            )
+        if args.action == "deploy" and goes_in_waves(settings, app_spec(args.root, settings, args.app)):
+            return release_in_waves(args, env, admin, event, before, settings, wait=wait, pipeline=pipeline)
         admin.release_when_unlocked(event, message, echo, wait_seconds=wait, target_app=args.app)
         # the release notes of the report: what this release brings since the one before it
         previous = {"PREVIOUS_COMMIT": live.commit} if live is not None and live.commit != args.commit else {}
-        write_dotenv(args.dotenv, {"DEPLOY_RESULT": "success", **previous})
+        write_dotenv(args.dotenv, {"DEPLOY_RESULT": "success", **previous, **notes})
         return 0
     except auto.ConcurrentUpdateError:
-        print(
-            f"error: stack {args.stack} was still locked by another update after {int(wait)}s; nothing changed. "
-            "Retry the job, or raise GITOPS_LOCK_WAIT_SECONDS"
-        )
+        print(locked_error(admin, wait))
         write_dotenv(args.dotenv, {"DEPLOY_RESULT": "failed", "GITOPS_REASON": "stack locked: nothing changed"})
         return EXIT_FAILED
     except auto.CommandError as exc:

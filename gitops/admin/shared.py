@@ -4,15 +4,14 @@ the lock wait and the deploy.env the report job reads."""
 from __future__ import annotations
 
 import argparse
-import getpass
-import os
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
 from pulumi import automation as auto
 
-from gitops.admin.stack import StackAdmin
+from gitops.admin.cli import GuardedCommand
+from gitops.admin.stack import Snapshot, StackAdmin, actor_name
 from gitops.core.environments import environment_for_stack
 from gitops.core.errors import ConfigError, GitOpsError
 from gitops.core.state import CarriedState, parse_outputs
@@ -28,7 +27,7 @@ def pulumi_cli(args: argparse.Namespace) -> auto.PulumiCommand:
     """The Pulumi CLI behind the Automation API (tests pass a fake); a missing or broken one is one clear line."""
     if getattr(args, "pulumi_command", None) is None:
         try:
-            args.pulumi_command = auto.PulumiCommand()
+            args.pulumi_command = GuardedCommand(auto.PulumiCommand())
         except FileNotFoundError:
             raise ConfigError(
                 "the Pulumi CLI is not installed or not on PATH; install it (https://www.pulumi.com/docs/install/) "
@@ -51,12 +50,12 @@ def admin_for(args: argparse.Namespace) -> StackAdmin:
 
 
 def actor() -> str:
-    return os.environ.get("GITLAB_USER_LOGIN") or getpass.getuser()
+    return actor_name()
 
 
 def state_of(admin: StackAdmin) -> CarriedState:
     """The stack's outputs, parsed like the program parses them (corrupted state is a clear error)."""
-    return parse_outputs(admin.outputs())
+    return parse_outputs(admin.snapshot().outputs)
 
 
 def confirmed(args: argparse.Namespace, question: str) -> bool:
@@ -80,14 +79,26 @@ def lock_wait_from(environ: Mapping[str, str]) -> float:
     return seconds
 
 
-def readable_state(admin: StackAdmin) -> CarriedState | None:
-    """The state before a release, for a restore; unreadable state means no automatic restore (the
+def readable_state(admin: StackAdmin) -> tuple[Snapshot | None, CarriedState | None]:
+    """What the backend holds before a release (one `stack export`): the snapshot (pending operations of an
+    interrupted update) and the state, for a restore; unreadable state means no automatic restore (the
     program itself refuses to deploy over it)."""
     try:
-        return state_of(admin)
+        snapshot = admin.snapshot()
+        return snapshot, parse_outputs(snapshot.outputs)
     except (GitOpsError, auto.CommandError) as exc:
         print(f"warning: the state before this release cannot be read, so no automatic restore is possible: {exc}")
-        return None
+        return None, None
+
+
+def locked_error(admin: StackAdmin, wait: float) -> str:
+    """Why a release gave up on the stack lock, whose lock it was, and the one command that breaks it."""
+    holder = f" ({admin.lock_report})" if admin.lock_report else ""
+    return (
+        f"error: stack {admin.name} was still locked by another update after {int(wait)}s{holder}; nothing changed. "
+        f"If that update still runs, retry the job when it ends; if its job is gone (killed, its runner lost), "
+        f"an admin breaks the lock: python -m gitops unlock --stack {admin.name}"
+    )
 
 
 def write_dotenv(path: str | None, values: dict[str, str]) -> None:

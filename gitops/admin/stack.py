@@ -6,10 +6,14 @@ Only this module talks to the Pulumi CLI; the logic it feeds (history, rollback,
 from __future__ import annotations
 
 import contextlib
+import functools
+import getpass
+import os
 import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +21,10 @@ import yaml
 from pulumi import automation as auto
 
 from gitops.admin.history import HistoryEntry, ledger
+from gitops.admin.locks import BackendLocks, holding_lease, pid_alive, process_identity
 from gitops.core.environments import environment_for_stack
 from gitops.core.errors import StateError
+from gitops.core.faults import Judgement, LeaseWatch, PendingOperation, Verdict, judge, pending_operations
 from gitops.core.migrations import Rename, positional_renames
 from gitops.core.naming import app_component_urns, preview_of_stack
 from gitops.core.settings import EVENT_KEYS, KUBECONFIG_PREFIX, NAMESPACE, StackSettings, settings_from_config
@@ -26,8 +32,11 @@ from gitops.core.stackfile import load_stack_config
 
 PAGE_SIZE = 2000  # 5,000 updates: three history calls
 MAX_PAGES = 10_000
-LOCK_POLL_SECONDS = 3  # a waiting release retries this often: a failed try costs one CLI start, no update
+LOCK_POLL_SECONDS = 3  # a waiting release judges the lock this often (and, without a readable backend, retries)
+LOCK_WATCH_SECONDS = 0.2  # on a file backend it looks at the lock folder this often and tries once it is empty
 NOT_INFRASTRUCTURE = frozenset({"pulumi:pulumi:StackReference"})
+# the root stack, its reads and providers (their configuration only): a state of only these owns no object
+OWNS_NOTHING = ("pulumi:pulumi:", "pulumi:providers:")
 
 
 def _summary_json(summary: auto.UpdateSummary) -> dict[str, Any]:
@@ -44,6 +53,32 @@ def _summary_json(summary: auto.UpdateSummary) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """What the backend holds for a stack now (``pulumi stack export``, one CLI call): its outputs, and what an
+    interrupted update left pending."""
+
+    outputs: dict[str, Any]
+    pending: list[PendingOperation]
+    written: str  # when the checkpoint was last written
+
+    @classmethod
+    def of(cls, deployment: Mapping[str, Any]) -> Snapshot:
+        resources = deployment.get("resources") or []
+        roots = [r for r in resources if isinstance(r, dict) and r.get("type") == "pulumi:pulumi:Stack"]
+        outputs = roots[0].get("outputs") if roots else None
+        manifest = deployment.get("manifest") if isinstance(deployment.get("manifest"), dict) else {}
+        return cls(
+            dict(outputs) if isinstance(outputs, dict) else {},
+            pending_operations(deployment),
+            str((manifest or {}).get("time", "")),
+        )
+
+
+def actor_name() -> str:
+    return os.environ.get("GITLAB_USER_LOGIN") or getpass.getuser()
+
+
 class StackAdmin:
     """One environment's stack, selected in a local workspace rooted at this repo."""
 
@@ -52,9 +87,17 @@ class StackAdmin:
     ) -> None:
         self.name = stack
         self.root = root
+        self.notes: list[str] = []  # what the next update's message records below its first line (the audit trail)
+        self.lock_report = ""  # who held the stack's lock when this process last waited for it
         opts = auto.LocalWorkspaceOptions(pulumi_command=command)
-        select = auto.create_or_select_stack if create else auto.select_stack
-        self._stack = select(stack_name=stack, work_dir=str(root), opts=opts)
+        self.created = False  # this object created the stack (``create``): a failed first update may remove it
+        try:
+            self._stack = auto.select_stack(stack_name=stack, work_dir=str(root), opts=opts)
+        except auto.StackNotFoundError:
+            if not create:
+                raise
+            self._stack = auto.create_stack(stack_name=stack, work_dir=str(root), opts=opts)
+            self.created = True
 
     def copy_config_from(self, source: str) -> None:
         """Give this stack the settings of ``source`` (secrets re-encrypted for this stack by the CLI)."""
@@ -65,8 +108,30 @@ class StackAdmin:
 
     def destroy_and_remove(self, message: str, on_output: Callable[[str], None]) -> None:
         """Delete everything the stack declared, then the stack itself (``pulumi destroy`` + ``stack rm``)."""
-        self._stack.destroy(message=message, on_output=on_output)
+        with holding_lease(self.locks, message):
+            self._stack.destroy(message=message, on_output=on_output)
         self._stack.workspace.remove_stack(self.name)
+
+    def remove_if_empty(self, on_output: Callable[[str], None]) -> bool:
+        """Remove the stack when its state holds nothing on a cluster or in GitLab (only the root stack and
+        its reads): what a refused first update leaves behind. A stack that owns anything is kept."""
+        resources = (self._stack.export_stack().deployment or {}).get("resources") or []
+        owned = [str(r.get("urn", "?")) for r in resources if not str(r.get("type", "")).startswith(OWNS_NOTHING)]
+        if owned:
+            on_output(f"stack {self.name} is kept: its state holds {len(owned)} resource(s), {owned[0]} first\n")
+            return False
+        self._stack.workspace.remove_stack(self.name, force=True)  # force: the root stack resource itself
+        on_output(f"stack {self.name} removed: its first update changed nothing\n")
+        return True
+
+    @functools.cached_property
+    def locks(self) -> BackendLocks | None:
+        """This stack's locks and leases, where the backend is one this process can read (file://)."""
+        return BackendLocks.of(os.environ, self.project, self.name)
+
+    @functools.cached_property
+    def project(self) -> str:
+        return str(yaml.safe_load((self.root / "Pulumi.yaml").read_text(encoding="utf-8"))["name"])
 
     def with_lock_wait(
         self,
@@ -77,19 +142,61 @@ class StackAdmin:
         sleep: Callable[[float], None] | None = None,
         clock: Callable[[], float] | None = None,
     ) -> None:
-        """Run ``action``, waiting (bounded, visibly) while another update holds this stack's lock."""
+        """Run ``action``, waiting (bounded, visibly) while another update holds this stack's lock. A lock whose
+        holder is proven gone (``gitops.core.faults``) is broken at once and the break recorded; on a file
+        backend the wait ends as soon as the lock is released, not at the next poll."""
         sleep, clock = sleep or time.sleep, clock or time.monotonic
         deadline = clock() + wait_seconds
+        watch = LeaseWatch()
         while True:
             try:
                 action()
                 return
-            except auto.ConcurrentUpdateError:
-                left = deadline - clock()
-                if left <= 0:
-                    raise
-                on_output(f"stack {self.name} is locked by another update; waiting ({int(left)}s left)\n")
-                sleep(min(LOCK_POLL_SECONDS, left))
+            except auto.ConcurrentUpdateError as exc:
+                locked = exc
+            judgements = self.judge_locks(watch, clock())
+            stale = [j for j in judgements if j.verdict is Verdict.STALE]
+            for judgement in stale:
+                self.break_lock(judgement, on_output)
+            if stale:
+                continue
+            self.lock_report = "; ".join(j.why for j in judgements) or "held by another update"
+            left = deadline - clock()
+            if left <= 0:
+                raise locked
+            on_output(
+                f"stack {self.name} is locked by another update; waiting ({int(left)}s left): {self.lock_report}\n"
+            )
+            step = min(LOCK_POLL_SECONDS, left)
+            if self.locks is None:
+                sleep(step)
+                continue
+            until = clock() + step
+            while clock() < until and self.locks.locks():
+                sleep(LOCK_WATCH_SECONDS)
+
+    def judge_locks(self, watch: LeaseWatch, now: float) -> list[Judgement]:
+        """Every lock of this stack with its verdict (none where the backend cannot be read)."""
+        if self.locks is None:
+            return []
+        locks, leases = self.locks.locks(), self.locks.leases()
+        watch.observe(leases, now)
+        this = process_identity()
+        return [judge(lock, leases, watch, now, this_process=this, pid_alive=pid_alive) for lock in locks]
+
+    def break_lock(self, judgement: Judgement, on_output: Callable[[str], None]) -> None:
+        """Delete exactly this lock (and its lease): never `pulumi cancel`, which deletes every lock of the
+        stack, a live contender's included. The break goes into the next update's message."""
+        assert self.locks is not None
+        self.locks.remove(judgement.lock.key)
+        if judgement.lease is not None:
+            self.locks.remove(judgement.lease.key)
+        note = (
+            f"{actor_name()} broke a lock of {self.name} ({judgement.verdict.value}): {judgement.why} "
+            f"(lock taken by {judgement.lock.holder()})"
+        )
+        on_output(f"warning: {note}\n")
+        self.locks.add_note(note)  # whichever process updates the stack next records it in the history
 
     def history(self, enough: Callable[[list[HistoryEntry]], bool] | None = None) -> list[HistoryEntry]:
         """The ledger, oldest first. Pages are large (the CLI and the Automation API return 10 entries unless
@@ -107,6 +214,21 @@ class StackAdmin:
             if len(summaries) < PAGE_SIZE or (enough is not None and enough(entries)):
                 return entries
         return ledger(items)
+
+    def snapshot(self) -> Snapshot:
+        try:
+            return Snapshot.of(self._stack.export_stack().deployment or {})
+        except ValueError as exc:
+            raise StateError(f"`pulumi stack export` of {self.name} did not answer JSON ({exc})") from None
+
+    def clear_pending(self, message: str, on_output: Callable[[str], None]) -> None:
+        """`pulumi refresh --clear-pending-creates`: read every object back from its cluster and drop what an
+        interrupted update left pending. A pending create is dropped rather than imported: the next update
+        that declares the object applies it again, and the Kubernetes provider's server-side apply is an
+        upsert (pulumi-kubernetes ``pkg/await/await.go``, ``Creation``: "we always send a PATCH request during
+        creates with SSA enabled"), so the object it may have made is adopted, not duplicated or refused."""
+        with holding_lease(self.locks, message):
+            self._stack.refresh(message=message, clear_pending_creates=True, on_output=on_output)
 
     def outputs(self) -> dict[str, Any]:
         try:
@@ -145,15 +267,34 @@ class StackAdmin:
             event = {**event, "targeted": "true"}
         elif preview_of_stack(self.name) is None:  # an update of every resource: old names first
             self.migrate_state(on_output)
-        with self._event_config(event) as config_file:
-            self._stack.up(
-                message=message,
-                on_output=on_output,
-                config_file=config_file,
-                target=targets,
-                target_dependents=True if targets else None,
-                refresh=refresh or None,
-            )
+        audit = self.locks.notes() if self.locks is not None else []
+        recorded = "\n".join([message, *self.notes, *(text for _, text in audit)])
+        with self._event_config(event) as config_file, holding_lease(self.locks, message):
+            try:
+                self._stack.up(
+                    message=recorded,
+                    on_output=on_output,
+                    config_file=config_file,
+                    target=targets,
+                    target_dependents=True if targets else None,
+                    refresh=refresh or None,
+                )
+            except auto.ConcurrentUpdateError:
+                raise  # no update ran: the notes wait for the one that does
+            except auto.CommandError:
+                self._recorded(audit)  # a failed update is in the history too, with its message
+                raise
+        self._recorded(audit)
+
+    def _recorded(self, audit: list[tuple[str, str]]) -> None:
+        self.notes.clear()
+        for key, _ in audit:
+            if self.locks is not None:
+                self.locks.remove(key)
+
+    def cancel(self) -> None:
+        """`pulumi cancel`: delete every lock of the stack (the only way on a backend gitops cannot read)."""
+        self._stack.cancel()
 
     def migrate_state(self, on_output: Callable[[str], None], *, dry_run: bool = False) -> list[Rename]:
         """Rename in the state what it still names by position, to the names derived from what each resource
@@ -185,8 +326,7 @@ class StackAdmin:
         """The URNs of ``app``'s components on ``clusters`` (every cluster of this stack by default)."""
         env = environment_for_stack(self.name)
         names = list(clusters) if clusters is not None else [c.name for c in self.settings().clusters]
-        project = yaml.safe_load((self.root / "Pulumi.yaml").read_text(encoding="utf-8"))["name"]
-        return app_component_urns(self.name, str(project), names, app, env.name)
+        return app_component_urns(self.name, self.project, names, app, env.name)
 
     def kubeconfigs(self) -> dict[str, str]:
         """Each cluster's kubeconfig from the stack's secret config (``gitops:kubeconfig-<cluster>``)."""

@@ -8,8 +8,10 @@ State lives in a file backend in the folder, encrypted with a passphrase.
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import shutil
+import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +28,7 @@ STACKS = ("preview", "staging", "prod")
 # their package lives in); the virtualenv is linked.
 PROGRAM = ("__main__.py", "Pulumi.yaml", "apps.yaml", "gitops", "components", "ci")
 PASSPHRASE = "local-clusters-only"
+PROVIDER = "pulumi-resource-kubernetes"
 
 
 @dataclass(frozen=True)
@@ -84,8 +87,24 @@ def tool_env(folder: Path, tools_bin: Path, base: Mapping[str, str] | None = Non
         "PULUMI_HOME": str(folder / "pulumi-home"),
         "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE,
         "PULUMI_SKIP_UPDATE_CHECK": "true",
-        "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",  # every plugin is on PATH; never download
+        "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",  # every plugin is installed; never download
+        # the provider is found in PULUMI_HOME's plugins (install_provider), not as an ambient binary on PATH,
+        # which the engine announces with a warning in every update's log
+        "PULUMI_IGNORE_AMBIENT_PLUGINS": "true",
     }
+
+
+def install_provider(project: LocalProject, tools_bin: Path) -> None:
+    """Install the built Kubernetes provider into this folder's Pulumi home, at the version the Python SDK
+    asks for (`pulumi plugin install --file`), as the engine image does at build time."""
+    version = importlib.metadata.version("pulumi_kubernetes")
+    done = subprocess.run(
+        [str(tools_bin / "pulumi"), "plugin", "install", "resource", "kubernetes", f"v{version}",
+         "--file", str(tools_bin / PROVIDER)],
+        env={**os.environ, **project.env}, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise RuntimeError(f"pulumi plugin install of the Kubernetes provider failed: {done.stderr.strip()[-500:]}")
 
 
 def create_local_project(
@@ -113,6 +132,7 @@ def create_local_project(
     if not (workdir / ".venv").exists():
         (workdir / ".venv").symlink_to(root / ".venv")
     project = LocalProject(folder, tool_env(folder, tools_bin))
+    install_provider(project, tools_bin)
     catalog = load_catalog(workdir / "apps.yaml")
     command = auto.PulumiCommand(root=str(tools_bin.parent))  # <root>/bin/pulumi: the built CLI
     for stack in stacks:

@@ -56,3 +56,30 @@ def test_preview_stacks_are_created_stopped_and_swept(world_factory: Callable[[S
     assert "1 preview(s) removed" in sweep.stdout, sweep.stdout
     assert preview_stack("web", "feature/search") not in _stacks(world)
     assert _gone(world, search_ns)
+
+
+def test_a_preview_refused_before_the_shared_stack_is_applied_leaves_no_stack(
+    world_factory: Callable[[Sequence[str]], World],
+) -> None:
+    """The first preview deploy on fresh clusters is refused (no pull token yet): it names the one command to
+    run, leaves no ``preview-<id>`` stack behind, and ``status`` gives the same advice; after that command the
+    same deploy goes through."""
+    world = world_factory(["preview"])
+    repo = world.app_repo("web")
+    login = repo.branch_with_commit("feature/login", "latest", "login form")
+    argv = ["release", "--stack", "preview", "--app", "web", "--branch", "feature/login", "--commit", login]
+
+    refused = world.gitops(*argv, "--repo", str(world.ci_clone("web", login)), check=False)
+    assert refused.returncode != 0
+    assert "python -m gitops apply --stack preview" in refused.stdout, refused.stdout
+    assert f"stack {preview_stack('web', 'feature/login')} removed" in refused.stdout, refused.stdout
+    assert preview_stack("web", "feature/login") not in _stacks(world)
+    status = world.gitops("status", "--stack", "preview").stdout
+    assert "apply it once (python -m gitops apply --stack preview)" in status, status
+    assert "preview stacks: 0 live" in status, status
+
+    world.gitops("apply", "--stack", "preview")
+    world.gitops(*argv, "--repo", str(world.ci_clone("web", login)))
+    assert preview_stack("web", "feature/login") in _stacks(world)
+    deployment = world.deployment("preview", preview_id("web", "feature/login"), "web")
+    assert deployment["metadata"]["labels"]["app.kubernetes.io/version"] == login

@@ -23,7 +23,14 @@ unit_key() {  # a unit's pins and sources, and this script's recipe
   (cd "$here" && find "$1" -type f \( -name go.mod -o -name go.sum -o -name VERSION -o -name '*.go' \) \
      | LC_ALL=C sort | xargs sha256sum; sha256sum build.sh) | sha256sum | cut -c1-16
 }
-module_dir() { (cd "$1" && go list -m -f '{{.Dir}}' "$2"); }
+# A module's source folder, downloading it first: `go list -m` prints an empty Dir for a module the
+# cache does not hold yet (a fresh machine), so ask `go mod download -json`, which fetches it.
+module_dir() {
+  local dir
+  dir=$(cd "$1" && go mod download -json "$2" | python3 -c 'import json, sys; print(json.load(sys.stdin).get("Dir", ""))')
+  [ -n "$dir" ] && [ -d "$dir" ] || { say "error: no source folder for $2 (go mod download in tools/go/${1##*/})"; return 1; }
+  echo "$dir"
+}
 module_version() { (cd "$1" && go list -m -f '{{if .Replace}}{{.Replace.Version}}{{else}}{{.Version}}{{end}}' "$2"); }
 
 # build UNIT NAME PACKAGE [ldflags]: one binary of a unit, atomically into that unit's cache folder

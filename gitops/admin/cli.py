@@ -1,0 +1,99 @@
+"""The Pulumi CLI as gitops runs it: it dies with the gitops process, and a polite SIGTERM cancels it.
+
+GitLab cancels a job (or ends it at its timeout) with SIGTERM and, after a grace period, SIGKILL. The
+CLI cancels an update on its first SIGTERM (pulumi/pulumi ``pkg/backend/cancellation_scope.go``: in-flight
+steps finish, the checkpoint is written, the lock released) and terminates on the second. ``forwarding_sigterm``
+passes a SIGTERM the gitops process receives on to the CLI it runs and records it, so the release can say it
+was cancelled and put the last good release back. ``GuardedCommand`` starts the CLI through
+``pulumi-guard``, so a gitops process killed outright takes its CLI with it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import os
+import shutil
+import signal
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from pulumi import automation as auto
+
+from gitops.admin.locks import child_pids
+
+GUARD = Path(__file__).with_name("pulumi-guard")
+
+
+class GuardedCommand(auto.PulumiCommand):
+    """``inner``'s CLI, started through ``pulumi-guard`` where ``setpriv`` exists (Linux, util-linux)."""
+
+    def __init__(self, inner: auto.PulumiCommand) -> None:  # no super().__init__: it would run `pulumi version`
+        self.inner = inner
+        self.command = inner.command
+        self.version = inner.version
+        real = inner.command if os.path.isabs(inner.command) else shutil.which(inner.command)
+        self.real = real or inner.command
+        self.guarded: auto.PulumiCommand | None = None
+        if shutil.which("setpriv") and os.access(GUARD, os.X_OK):
+            self.guarded = copy.copy(inner)
+            self.guarded.command = str(GUARD)
+
+    def run(
+        self,
+        args: list[str],
+        cwd: str,
+        additional_env: Mapping[str, str],
+        on_output: Any = None,
+        on_error: Any = None,
+    ) -> auto.CommandResult:
+        if self.guarded is None:
+            return self.inner.run(args, cwd, additional_env, on_output, on_error)
+        path = additional_env.get("PATH") or os.environ.get("PATH", "")
+        env = {
+            **additional_env,
+            "GITOPS_PULUMI_CLI": self.real,
+            # the CLI's own folder first, as the Automation API puts it (bundled plugins live beside it)
+            "PATH": os.pathsep.join([os.path.dirname(self.real), path]) if os.path.isabs(self.real) else path,
+        }
+        return self.guarded.run(args, cwd, env, on_output, on_error)
+
+
+@dataclass
+class Cancellation:
+    """Signals received while an update ran (SIGTERM: a cancelled job)."""
+
+    received: int = 0
+
+    @property
+    def cancelled(self) -> bool:
+        return self.received > 0
+
+
+@contextlib.contextmanager
+def forwarding_sigterm() -> Iterator[Cancellation]:
+    """While the body runs, a SIGTERM is passed on to the CLI processes this process started (the first
+    cancels their update, a second terminates them) and recorded; the body decides what to do next."""
+    state = Cancellation()
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        state.received += 1
+        children = child_pids(os.getpid())
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        what = "cancelling the running update" if state.received == 1 else "terminating the running update"
+        print(f"SIGTERM received: {what} ({len(children)} Pulumi process(es) told)", flush=True)
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: nothing to install
+        yield state
+        return
+    try:
+        yield state
+    finally:
+        signal.signal(signal.SIGTERM, previous)
