@@ -52,12 +52,21 @@ class ReleaseGate(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
         *,
         only_app: str | None = None,
+        live: frozenset[str] = frozenset(),
     ) -> None:
         """``only_app``: a targeted release of that app registers only its pull token (the one value it
-        needs); every other GitLab resource is untargeted, so the engine keeps it as it is."""
+        needs); every other GitLab resource is untargeted, so the engine keeps it as it is.
+
+        ``live``: the apps that run in this environment and are not being retired. What guards their release
+        gate (branch protection, approval rules, environments, protected environments, CI/CD variables) is
+        ``protect``ed in staging/prod like their Kubernetes objects, and so is the deploy repo's: the engine
+        refuses to delete it, so a program that stops registering it (a catalog or settings edit, a lost
+        state) cannot silently open the gate. ``gitops retire`` unprotects an app's (it leaves ``live``) before
+        anything of it may go. Deploy tokens are not protected: rotation deletes the old ones by design, and a
+        lost token stops image pulls loudly rather than opening anything."""
         super().__init__("gitops:gitlab:ReleaseGate", name, None, opts)
         self._child = pulumi.ResourceOptions(parent=self, provider=provider)
-        self._env, self._settings = env, settings
+        self._env, self._settings, self._live = env, settings, live
         if only_app is not None:
             self.pull_tokens = self._pull_tokens(catalog, only=only_app)
             self.register_outputs({"environment_scope": ENVIRONMENT_SCOPE[env.name]})
@@ -65,7 +74,7 @@ class ReleaseGate(pulumi.ComponentResource):
         projects = self._app_projects(catalog)
         self.pull_tokens = self._pull_tokens(catalog)
         paths = {app: spec.gitlab_project for app, spec in catalog.apps.items()}
-        self._variables(secrets, {paths[app]: project for app, project in projects.items()})
+        self._variables(secrets, {paths[app]: (app, project) for app, project in projects.items()})
         if owns_project_settings(env):
             self._deploy_project()
         for app, project in projects.items():
@@ -89,6 +98,12 @@ class ReleaseGate(pulumi.ComponentResource):
             variables = {"GITOPS_JOB": "drift", "GITOPS_STACK": env.name}
             self._schedule(f"{name}-drift", f"gitops: drift check of {env.name}", settings.drift_schedule, variables)
         self.register_outputs({"environment_scope": ENVIRONMENT_SCOPE[env.name]})
+
+    def _guarded(self, app: str | None) -> pulumi.ResourceOptions:
+        """Options of a gate resource: protected in staging/prod, for the deploy repo (``app`` None) and for
+        every live app."""
+        protect = not self._env.is_preview and (app is None or app in self._live)
+        return pulumi.ResourceOptions.merge(self._child, pulumi.ResourceOptions(protect=protect))
 
     def _pull_tokens(self, catalog: Catalog, only: str | None = None) -> dict[str, PullToken]:
         """One read_registry deploy token per app project for this environment. Its name carries
@@ -180,16 +195,19 @@ class ReleaseGate(pulumi.ComponentResource):
             push_access_level=NO_ONE,
             merge_access_level=MAINTAINER,
             allow_force_push=False,
-            opts=self._child,
+            opts=self._guarded(None),
         )
 
-    def _variables(self, secrets: GateSecrets, projects: dict[str, pulumi.Input[str]]) -> None:
+    def _variables(self, secrets: GateSecrets, projects: dict[str, tuple[str, pulumi.Input[str]]]) -> None:
         """This environment's credentials: masked; protected outside preview; scoped to its environment.
         Named by environment, project path and key, so no catalog change renames another variable."""
         scope = ENVIRONMENT_SCOPE[self._env.name]
-        targets = {**projects, self._settings.deploy_project: self._settings.deploy_project}
+        targets: dict[str, tuple[str | None, pulumi.Input[str]]] = {
+            **projects,
+            self._settings.deploy_project: (None, self._settings.deploy_project),
+        }
         # Named by position until 2026-12: gitops.core.migrations renames those in the state, from what it recorded.
-        for path, project in sorted(targets.items()):
+        for path, (app, project) in sorted(targets.items()):
             for key, value in secrets.ci_variables.items():
                 gitlab.ProjectVariable(
                     variable_name(self._env.name, path, key),
@@ -203,7 +221,9 @@ class ReleaseGate(pulumi.ComponentResource):
                     variable_type="env_var",
                     description=f"gitops {self._env.name} credential (managed by the {self._env.name} stack)",
                     # GitLab keeps one (project, key, scope): a replacement must delete before it creates
-                    opts=pulumi.ResourceOptions.merge(self._child, pulumi.ResourceOptions(delete_before_replace=True)),
+                    opts=pulumi.ResourceOptions.merge(
+                        self._guarded(app), pulumi.ResourceOptions(delete_before_replace=True)
+                    ),
                 )
 
     def _protect_branch(self, app: str, project: pulumi.Input[str], branch: str) -> None:
@@ -215,7 +235,7 @@ class ReleaseGate(pulumi.ComponentResource):
             push_access_level=NO_ONE,
             merge_access_level=MAINTAINER,
             allow_force_push=False,
-            opts=self._child,
+            opts=self._guarded(app),
         )
         if self._settings.premium:
             gitlab.ProjectApprovalRule(
@@ -225,7 +245,7 @@ class ReleaseGate(pulumi.ComponentResource):
                 approvals_required=self._settings.required_approvals,
                 group_ids=self._settings.approver_group_ids or None,
                 protected_branch_ids=[protection.branch_protection_id],
-                opts=self._child,
+                opts=self._guarded(app),
             )
 
     def _environment(self, app: str, project: pulumi.Input[str], host: str) -> None:
@@ -236,7 +256,7 @@ class ReleaseGate(pulumi.ComponentResource):
             name=name,
             tier=name,
             external_url=f"https://{host}",
-            opts=self._child,
+            opts=self._guarded(app),
         )
         if self._settings.premium:
             required = self._settings.required_approvals
@@ -250,7 +270,7 @@ class ReleaseGate(pulumi.ComponentResource):
                 environment=name,
                 deploy_access_levels_attributes=[{"access_level": MAINTAINER}],
                 approval_rules=approvers,
-                opts=self._child,
+                opts=self._guarded(app),
             )
 
     def _project_settings(self, app: str, project: pulumi.Input[str], secrets: GateSecrets) -> None:
@@ -265,7 +285,7 @@ class ReleaseGate(pulumi.ComponentResource):
             environment_scope="*",
             raw=True,
             description="catalog app name used by the gitops pipeline",
-            opts=self._child,
+            opts=self._guarded(app),  # the app's pipeline finds its app by it
         )
         for freeze in self._settings.freezes:  # named by position until 2026-12: see gitops.core.migrations
             gitlab.ProjectFreezePeriod(

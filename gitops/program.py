@@ -231,7 +231,10 @@ async def release(*, now: datetime, environ: Mapping[str, str], root: Path) -> d
     if shared_tokens is None:  # one owner of the pull credentials: the environment's own stack
         if settings.gitlab is not None and settings.gitlab.managed:
             only = event.app if event is not None and event.targeted else None
-            tokens = _release_gate(stack, env, settings.gitlab, settings.domain, catalog, gate_secrets, only_app=only)
+            live = frozenset(app for app, r in state.releases.items() if not r.retiring)
+            tokens = _release_gate(
+                stack, env, settings.gitlab, settings.domain, catalog, gate_secrets, only_app=only, live=live
+            )
         else:
             tokens = _configured_pull_tokens(raw, secret, catalog, source)
         if env.is_preview:  # every preview stack reads its pull credentials from here
@@ -254,6 +257,7 @@ def _release_gate(
     gate_secrets: GateSecrets,
     *,
     only_app: str | None,
+    live: frozenset[str],
 ) -> Mapping[str, PullToken]:
     """The environment's GitLab side; its pull tokens. ``pulumi_gitlab`` is imported only by stacks that
     declare GitLab resources (a preview deploy would otherwise spend a quarter of its start-up on it)."""
@@ -263,7 +267,7 @@ def _release_gate(
 
     provider = gitlab.Provider(f"{stack}-gitlab", base_url=gitlab_settings.base_url, early_auth_check=False)
     gate = ReleaseGate(
-        f"{stack}-gitlab", env, gitlab_settings, catalog, domain, gate_secrets, provider, only_app=only_app
+        f"{stack}-gitlab", env, gitlab_settings, catalog, domain, gate_secrets, provider, only_app=only_app, live=live
     )
     return gate.pull_tokens
 

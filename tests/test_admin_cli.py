@@ -271,3 +271,34 @@ def test_help_names_the_admin_commands_as_they_are(capsys: pytest.CaptureFixture
     assert "(later)" not in text and "the admin commands" in text
     for command in ("history", "rollback", "release", "retire", "sweep", "notify"):
         assert command in text
+
+
+def test_unlock_shows_the_holder_asks_and_the_next_update_records_the_break(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A lock nobody of ours wrote (a hand-run ``pulumi up`` that died) in a file backend: ``gitops unlock``
+    shows it and its holder, changes nothing without a yes, deletes exactly that lock with one, and the next
+    update of the stack carries the break in its message (the history is the audit trail)."""
+    lock_dir = tmp_path / ".pulumi" / "locks" / "organization" / "gitops" / "prod"
+    lock_dir.mkdir(parents=True)
+    lock = lock_dir / "5a48.json"
+    lock.write_text(json.dumps({"pid": 4242, "username": "bob", "hostname": "laptop", "timestamp": "2026-12-01"}))
+    other = tmp_path / ".pulumi" / "locks" / "organization" / "gitops" / "staging" / "1.json"
+    other.parent.mkdir(parents=True)
+    other.write_text(lock.read_text())
+    monkeypatch.setenv("PULUMI_BACKEND_URL", f"file://{tmp_path}")
+    backend = FakeBackend("prod", ROOT, outputs=INITIALIZED)
+
+    monkeypatch.setattr("builtins.input", lambda _: "n")
+    assert cli(backend, "unlock", "--stack", "prod") == 1
+    out = capsys.readouterr().out
+    assert "foreign: held by bob@laptop (pid 4242) since 2026-12-01, which wrote no gitops lease" in out
+    assert lock.exists() and "aborted: nothing changed" in out
+
+    assert cli(backend, "unlock", "--stack", "prod", "--yes") == 0
+    assert not lock.exists() and other.exists(), "exactly this stack's lock"
+    StackAdmin("prod", ROOT, FakePulumiCommand(backend)).release({}, "apply settings", on_output=lambda _: None)
+    message = backend.history[-1]["message"]
+    assert message.startswith("apply settings\n") and "broke a lock of prod (foreign): held by bob@laptop" in message
+    assert not list((tmp_path / ".gitops" / "audit").rglob("*.txt")), "recorded once, then gone"
+    assert cli(backend, "unlock", "--stack", "prod") == 0 and "stack prod is not locked" in capsys.readouterr().out

@@ -126,3 +126,14 @@ def test_pending_operations_name_the_interrupted_apps_and_clusters() -> None:
     assert found == {"web": ["prod-eu"], "web-api": ["prod-us"]}
     with pytest.raises(StateError):
         pending_operations({"pending_operations": [{"type": "updating"}]})
+
+
+def test_a_lock_whose_update_ended_without_removing_it_is_stale_at_once() -> None:
+    """The CLI exited but the backend refused to delete its lock (a read-only or full volume): the gitops
+    process says so in its lease, and a waiter on any host may break it without waiting out the TTL."""
+    ended = Lease(".gitops/leases/x.json", "runner-7", 40, "boot-a", "alice", "", "deploy web", "t", 3, (41,), True)
+    watch = LeaseWatch()
+    watch.observe([ended], 0.0)
+    judgement = judge(LOCK, [ended], watch, 0.0, this_process=ELSEWHERE, pid_alive=lambda pid: True)
+    assert judgement.verdict is Verdict.STALE and "ended but the backend kept its lock" in judgement.why
+    assert parse_lease("k", ended.to_json()).ended is True

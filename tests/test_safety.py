@@ -182,7 +182,9 @@ def test_failed_release_is_restored_to_the_last_good_one(
     assert f"restoring web in prod to {m2}" in out and f"runs {m2} again" in out
     web = backend.outputs["releases"]["web"]
     assert (web["commit"], web["action"], web["previous"]) == (m2, "restore", m3)
-    results = [(h["result"], h["message"].split(" by ")[0]) for h in backend.history[-2:]]
+    updates = [h for h in backend.history if h["kind"] == "update"]
+    results = [(h["result"], h["message"].split(" by ")[0]) for h in updates[-2:]]
+    assert backend.history[-2]["kind"] == "refresh", "the restore reads the clusters back first"
     assert results == [
         ("failed", f"deploy web@{m3[:8]} from master"),
         ("succeeded", f"restore web from {m3[:8]} to {m2[:8]}"),
@@ -293,3 +295,47 @@ def test_a_malformed_engine_identity_is_a_clear_error() -> None:
     with pytest.raises(ProgramRefused, match="GITOPS_ENGINE_COMMIT must be a 40-hex commit") as err:
         run("prod", environ={"GITOPS_ENGINE_COMMIT": "abc", "GITOPS_ENGINE_SEQUENCE": "x"})
     assert err.value.registered == []
+
+
+GATE = (
+    "gitlab:index/branchProtection:BranchProtection",
+    "gitlab:index/projectEnvironment:ProjectEnvironment",
+    "gitlab:index/projectVariable:ProjectVariable",
+)
+
+
+def _gate_of(result: RunResult, app: str | None) -> list[Any]:
+    """The gate resources of ``app``'s project (None: the deploy repo's), by the names ReleaseGate gives them."""
+    found = [r for t in GATE for r in result.of_type(t)]
+    if app is None:
+        return [r for r in found if "deploy-project" in r.name or "/deploy" in r.name]
+    return [r for r in found if f"-{app}-" in r.name or f"/{app}-" in r.name]
+
+
+def test_what_guards_the_release_gate_is_protected_until_an_app_is_retired(master: tuple[GitRepo, list[str]]) -> None:
+    """An engine that deletes what a program stops registering must refuse to delete a live app's branch
+    protection, environment or CI/CD variables (and the deploy repo's): they are the release gate. Retire's
+    first update unprotects the retiring app's, like its Kubernetes objects; deploy tokens stay unprotected
+    (rotation deletes the old ones)."""
+    repo, (m1, *_) = master
+    credentials = {"gitops:ciVariables": json.dumps({"KUBECONFIG_B64": "a2ViZWNvbmZpZw=="})}
+    first = run("prod", repo=repo.path, app="web", commit=m1, extra=credentials, secret_keys=["gitops:ciVariables"])
+    live = run("prod", repo=repo.path, previous=first.outputs, app="api", commit=m1, extra=credentials,
+               secret_keys=["gitops:ciVariables"])  # fmt: skip
+    for app in ("web", "api"):
+        gate = _gate_of(live, app)
+        assert {r.type for r in gate} == set(GATE) and all(r.protect for r in gate), app
+    assert _gate_of(live, None) and all(r.protect for r in _gate_of(live, None))
+    assert not any(r.protect for r in live.of_type("gitlab:index/projectDeployToken:ProjectDeployToken"))
+
+    unprotected = run("prod", previous=live.outputs, app="api", action="retire", reason="replaced by shop",
+                      extra=credentials, secret_keys=["gitops:ciVariables"])  # fmt: skip
+    assert _gate_of(unprotected, "api") and not any(r.protect for r in _gate_of(unprotected, "api"))
+    assert all(r.protect for r in _gate_of(unprotected, "web"))
+    targeted = run(
+        "prod", repo=repo.path, previous=live.outputs, app="web", commit=m1, extra={"gitops:targeted": "true"}
+    )
+    assert not _gate_of(targeted, "web"), "a targeted release registers no gate resource: they stay as they are"
+    preview = run("preview", repo=repo.path, app="web", commit=repo.branch_with_commit("feature/y", "master"),
+                  branch="feature/y")  # fmt: skip
+    assert not any(r.protect for r in preview.resources if r.type.startswith("gitlab:"))

@@ -11,6 +11,7 @@ from typing import Any
 from gitops.admin.history import HistoryEntry, table
 from gitops.admin.messages import update_message
 from gitops.admin.previews import SHARED_STACK, PreviewFleet, status_lines, utc_now
+from gitops.admin.repair import what_runs
 from gitops.admin.rollback import plan_rollback
 from gitops.admin.shared import (
     EXIT_ABORTED,
@@ -23,9 +24,11 @@ from gitops.admin.shared import (
     pulumi_cli,
     state_of,
 )
+from gitops.admin.stack import Snapshot, StackAdmin
 from gitops.core.catalog import load_catalog
 from gitops.core.environments import environment_for_stack
 from gitops.core.errors import ConfigError
+from gitops.core.faults import LeaseWatch
 from gitops.core.naming import preview_of_stack, short_commit
 from gitops.core.state import parse_outputs
 from gitops.notify.cli import notify_admin_release
@@ -194,7 +197,11 @@ def status_text(stack: str, outputs: dict[str, Any]) -> str:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    print(status_text(args.stack, admin_for(args).outputs()))
+    admin = admin_for(args)
+    snapshot = admin.snapshot()
+    print(status_text(args.stack, snapshot.outputs))
+    for line in fault_lines(admin, snapshot):
+        print(line)
     if args.stack == SHARED_STACK:
         fleet = PreviewFleet(args.root, pulumi_cli(args), wait_seconds=0)
         stacks = fleet.live(with_outputs=True, on_output=echo)
@@ -202,6 +209,39 @@ def cmd_status(args: argparse.Namespace) -> int:
         for line in status_lines(stacks, utc_now()):
             print(line)
     return 0
+
+
+def fault_lines(admin: StackAdmin, snapshot: Snapshot) -> list[str]:
+    """What the engine's records alone cannot tell: who holds the lock, an update that never finished, and
+    what each cluster really runs (read from its API server), set against what the stack recorded."""
+    stack = admin.name
+    lines = [
+        f"  LOCKED ({j.verdict.value}): {j.why}; if its holder is gone: python -m gitops unlock --stack {stack}"
+        for j in admin.judge_locks(LeaseWatch(), 0.0)
+    ]
+    if snapshot.pending:
+        left = ", ".join(op.describe() for op in snapshot.pending)
+        lines.append(
+            f"  INTERRUPTED: an update did not finish (its checkpoint was last written {snapshot.written or '?'}); "
+            f"it left pending: {left}. The next release into {stack} (or python -m gitops apply --stack {stack}) "
+            "repairs it"
+        )
+    if environment_for_stack(stack).is_preview:
+        return lines
+    releases = parse_outputs(snapshot.outputs).state.releases
+    settings = admin.settings()
+    clusters = [c.name for c in settings.clusters]
+    for where, runs in sorted(what_runs(admin, settings, {app: clusters for app in releases}).items()):
+        cluster, app = where.split("/", 1)
+        release = releases[app]
+        behind = release.behind.get(cluster)
+        expected = short_commit((behind.commit or "none") if behind is not None else release.commit)
+        if runs.startswith("unreadable"):
+            lines.append(f"  {where}: what the cluster runs is {runs}")
+            continue
+        mark = "" if runs == expected else f"; DIFFERS from the recorded {expected}"
+        lines.append(f"  {where}: the cluster runs {runs}{mark}")
+    return lines
 
 
 def cmd_drift(args: argparse.Namespace) -> int:

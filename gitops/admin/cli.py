@@ -38,7 +38,7 @@ class GuardedCommand(auto.PulumiCommand):
         real = inner.command if os.path.isabs(inner.command) else shutil.which(inner.command)
         self.real = real or inner.command
         self.guarded: auto.PulumiCommand | None = None
-        if shutil.which("setpriv") and os.access(GUARD, os.X_OK):
+        if shutil.which("setpriv") and shutil.which("setsid") and os.access(GUARD, os.X_OK):
             self.guarded = copy.copy(inner)
             self.guarded.command = str(GUARD)
 
@@ -62,6 +62,10 @@ class GuardedCommand(auto.PulumiCommand):
         return self.guarded.run(args, cwd, env, on_output, on_error)
 
 
+class JobCancelled(Exception):  # noqa: N818 (an event, not an error of ours)
+    """SIGTERM arrived while no Pulumi CLI ran: nothing to cancel cleanly, so the command stops where it is."""
+
+
 @dataclass
 class Cancellation:
     """Signals received while an update ran (SIGTERM: a cancelled job)."""
@@ -82,6 +86,8 @@ def forwarding_sigterm() -> Iterator[Cancellation]:
     def handler(signum: int, frame: FrameType | None) -> None:
         state.received += 1
         children = child_pids(os.getpid())
+        if not children:
+            raise JobCancelled()
         for pid in children:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)

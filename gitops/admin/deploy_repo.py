@@ -65,6 +65,10 @@ def cmd_apply(args: argparse.Namespace) -> int:
     commit = os.environ.get("CI_COMMIT_SHA", "")
     pipeline = os.environ.get("CI_PIPELINE_URL") or "-"
     message = f"apply deploy repo {commit[:8] or 'settings'} by {actor()} (pipeline {pipeline})"
+    if admin.snapshot().pending:  # an interrupted update: its pending creates need clearing (a refresh)
+        print(f"warning: stack {args.stack}: an earlier update was interrupted; clearing what it left pending")
+        admin.with_lock_wait(lambda: admin.clear_pending(f"{message}: clear an interrupted update", echo), echo,
+                             wait_seconds=wait)  # fmt: skip
     # with a refresh first: every app is reconciled, objects changed by hand included
     admin.release_when_unlocked({}, message, echo, wait_seconds=wait, refresh=True)
     print(f"stack {args.stack}: settings applied")

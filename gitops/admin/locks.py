@@ -3,7 +3,7 @@ break a stale lock (the decisions are ``gitops.core.faults``).
 
 Only a backend whose objects this process can address is served: the file backend (``file://``), where a
 lock is ``.pulumi/locks/<org>/<project>/<stack>/<uuid>.json`` and a lease ``.gitops/leases/<org>/<project>/
-<stack>/<host>-<pid>.json``. On any other backend no lease is written and nothing is broken automatically;
+<stack>/<host>-<pid>-<id>.json``. On any other backend no lease is written and nothing is broken automatically;
 ``gitops unlock`` then uses ``pulumi cancel`` (which deletes every lock of the stack).
 """
 
@@ -15,6 +15,7 @@ import json
 import os
 import socket
 import threading
+import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -26,6 +27,7 @@ from gitops.core.faults import LEASE_RENEW_SECONDS, Lease, LockFile, parse_lease
 
 LOCKS = Path(".pulumi") / "locks"
 LEASES = Path(".gitops") / "leases"
+FIRST_LOOK_SECONDS = 0.5
 NOTES = Path(".gitops") / "audit"
 
 
@@ -118,7 +120,9 @@ class BackendLocks:
         return found
 
     def lease_key(self, host: str, pid: int) -> str:
-        return str(self._lease_dir() / f"{host}-{pid}.json")
+        """One key per update, not per process: a process that left an ended lease behind (its lock could not
+        be removed) and updates again must not overwrite it."""
+        return str(self._lease_dir() / f"{host}-{pid}-{uuid.uuid4().hex[:12]}.json")
 
     def _lease_dir(self) -> Path:
         return self.root / LEASES / "organization" / self.project / self.stack
@@ -196,11 +200,17 @@ def holding_lease(locks: BackendLocks | None, doing: str) -> Iterator[None]:
                 print(f"warning: the lease beside the stack lock cannot be written ({exc}); a lock this job leaves "
                       "behind if it is killed can then only be broken by an admin (gitops unlock)")  # fmt: skip
 
+    seen: set[int] = set()  # every CLI pid this lease named: a lock its CLI could not remove is found by it
+    current = [lease]
+
     def renew() -> None:
-        current = lease
-        while not stop.wait(LEASE_RENEW_SECONDS):
-            current = replace(current, renewals=current.renewals + 1, cli_pids=child_pids(pid))
-            write(current)
+        wait = FIRST_LOOK_SECONDS  # a first look soon, so even a short CLI run is named
+        while not stop.wait(wait):
+            wait = LEASE_RENEW_SECONDS
+            pids = child_pids(pid)
+            seen.update(pids)
+            current[0] = replace(current[0], renewals=current[0].renewals + 1, cli_pids=pids or current[0].cli_pids)
+            write(current[0])
 
     write(lease)
     keeper = threading.Thread(target=renew, name="gitops-lease", daemon=True)
@@ -210,4 +220,16 @@ def holding_lease(locks: BackendLocks | None, doing: str) -> Iterator[None]:
     finally:
         stop.set()
         keeper.join(timeout=LEASE_RENEW_SECONDS)
-        locks.remove(lease.key)
+        left = [lock for lock in _readable_locks(locks) if lock.host == host and lock.pid in seen]
+        if left:  # the CLI ended but its lock stayed (a failing backend): say so, so a waiter may break it
+            write(replace(current[0], cli_pids=tuple(sorted(seen)), ended=True))
+        else:
+            with contextlib.suppress(OSError):
+                locks.remove(lease.key)
+
+
+def _readable_locks(locks: BackendLocks) -> list[LockFile]:
+    try:
+        return locks.locks()
+    except OSError:
+        return []

@@ -10,10 +10,11 @@ from pathlib import Path
 
 from pulumi import automation as auto
 
+from gitops.admin.cli import Cancellation, JobCancelled, forwarding_sigterm
 from gitops.admin.messages import update_message
 from gitops.admin.previews import SHARED_STACK, PreviewFleet, preview_policy
 from gitops.admin.recovery import restore_after_failure
-from gitops.admin.repair import repair_interruption, require_reachable
+from gitops.admin.repair import repair_interruption, require_reachable, what_runs
 from gitops.admin.rollout import app_spec, goes_in_waves, release_in_waves
 from gitops.admin.shared import (
     EXIT_FAILED,
@@ -29,12 +30,27 @@ from gitops.admin.shared import (
 )
 from gitops.admin.stack import StackAdmin
 from gitops.core.environments import environment_for_stack
-from gitops.core.errors import ConfigError
+from gitops.core.errors import BackendError, ConfigError
 from gitops.core.naming import preview_of_stack, short_commit
 
 
 def cmd_release(args: argparse.Namespace) -> int:
-    """CI's deploy/stop: wait out the stack lock; restore the last good release if a deploy failed."""
+    """CI's deploy/stop: wait out the stack lock; restore the last good release if a deploy failed or the job
+    was cancelled (SIGTERM) while its update ran."""
+    with forwarding_sigterm() as cancel:
+        try:
+            return _release(args, cancel)
+        except JobCancelled:
+            print("cancelled (SIGTERM) before an update of the stack started: nothing changed")
+            write_dotenv(args.dotenv, {"DEPLOY_RESULT": "failed", "GITOPS_REASON": "cancelled: nothing changed"})
+            return EXIT_FAILED
+        except BackendError as exc:
+            print(f"error: {exc}")
+            write_dotenv(args.dotenv, {"DEPLOY_RESULT": "failed", "GITOPS_REASON": "the state backend fails"})
+            return EXIT_FAILED
+
+
+def _release(args: argparse.Namespace, cancel: Cancellation) -> int:
     if args.stack != SHARED_STACK and preview_of_stack(args.stack) is not None:
         raise ConfigError(f"use --stack preview: {args.stack} is chosen from --app and --branch")
     env = environment_for_stack(args.stack)
@@ -57,7 +73,8 @@ def cmd_release(args: argparse.Namespace) -> int:
     live = before.state.releases.get(args.app) if before is not None else None
     settings = admin.settings()
     # every cluster of the stack (every wave) answers before the first object changes anywhere
-    require_reachable(admin, settings, [c.name for c in settings.clusters])
+    clusters = [c.name for c in settings.clusters]
+    require_reachable(admin, settings, clusters)
     notes: dict[str, str] = {}
     try:
         if snapshot is not None and snapshot.pending:
@@ -77,10 +94,11 @@ def cmd_release(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     except auto.CommandError as exc:
         error = f"{exc}"
-    print(f"error: the {args.action} of {args.app} to {args.stack} failed:{error}")
+    what = "was cancelled (the job got SIGTERM)" if cancel.cancelled else "failed"
+    print(f"error: the {args.action} of {args.app} to {args.stack} {what}:{error}")
     restore = restore_after_failure(env, event, before, error)
     if restore is None:
-        write_dotenv(args.dotenv, {"DEPLOY_RESULT": "failed"})
+        write_dotenv(args.dotenv, {"DEPLOY_RESULT": "failed", **({"GITOPS_REASON": what} if cancel.cancelled else {})})
         return EXIT_FAILED
     print(f"restoring {args.app} in {args.stack} to {restore.commit}, the release before the failed one")
     restore_message = update_message(
@@ -94,14 +112,29 @@ def cmd_release(args: argparse.Namespace) -> int:
     )
     restore_event = {**restore.event(args.branch), **({"sourceRepo": event["sourceRepo"]} if args.repo else {})}
     try:
-        admin.release_when_unlocked(restore_event, restore_message, echo, wait_seconds=wait, target_app=args.app)
+        # refresh first: a cancelled or failed update may have changed an object the state still records as
+        # before (the provider reports no new state for a cancelled operation), and a restore diffed against
+        # that record would change nothing while the cluster keeps the failed release
+        admin.release_when_unlocked(
+            restore_event, restore_message, echo, wait_seconds=wait, target_app=args.app, refresh=True
+        )
     except auto.CommandError as exc:
         print(f"error: the restore of {args.app} to {restore.commit} failed too; an admin must act:{exc}")
         reason = f"failed; restoring {short_commit(restore.commit)} failed too: an admin must act"
         write_dotenv(args.dotenv, {"DEPLOY_RESULT": "failed", "GITOPS_REASON": reason})
         return EXIT_FAILED
+    running = what_runs(admin, settings, {args.app: clusters})  # read back from the clusters, not the record
+    wrong = {w: runs for w, runs in running.items() if runs != short_commit(restore.commit)}
+    for where in [w for w, runs in wrong.items() if runs.startswith("unreadable")]:
+        print(f"warning: the restore on {where} could not be checked on the cluster: {wrong.pop(where)}")
+    if wrong:
+        shown = ", ".join(f"{where} runs {runs}" for where, runs in sorted(wrong.items()))
+        print(f"error: after the restore of {args.app} to {restore.commit}, {shown}; an admin must act")
+        reason = f"failed; the restore of {short_commit(restore.commit)} did not take everywhere ({shown})"
+        write_dotenv(args.dotenv, {"DEPLOY_RESULT": "failed", "GITOPS_REASON": reason})
+        return EXIT_FAILED
     print(f"{args.app} in {args.stack} runs {restore.commit} again; the failed release is recorded in the history")
-    reason = f"failed; {short_commit(restore.commit)} restored automatically"
+    reason = f"{'cancelled' if cancel.cancelled else 'failed'}; {short_commit(restore.commit)} restored automatically"
     write_dotenv(args.dotenv, {"DEPLOY_RESULT": "failed", "GITOPS_REASON": reason})
     return EXIT_FAILED_RESTORED
 

@@ -44,17 +44,22 @@ def readers(admin: StackAdmin, settings: StackSettings, clusters: Iterable[str])
     return found
 
 
-def require_reachable(admin: StackAdmin, settings: StackSettings, clusters: Iterable[str]) -> None:
-    """Every cluster a release will touch must answer before the first object changes; else refuse, naming
-    each one that does not and why. Clusters the stack has no kubeconfig for (the provider then reads the
-    context from the job's own kubeconfig) are left to the engine."""
+def unreachable(admin: StackAdmin, settings: StackSettings, clusters: Iterable[str]) -> dict[str, str]:
+    """The clusters among ``clusters`` that do not answer (asked at once), and why. Clusters the stack has no
+    kubeconfig for (the provider then reads the context from the job's own kubeconfig) are left to the engine."""
     found = readers(admin, settings, clusters)
     usable = {c: r for c, r in found.items() if isinstance(r, ClusterReader)}
     with ThreadPoolExecutor(max_workers=max(1, len(usable))) as pool:
         answers = dict(zip(usable, pool.map(lambda r: r.unreachable(REACH_SECONDS), usable.values()), strict=True))
     dead = {c: why for c, why in answers.items() if why}
     broken = {c: why for c, why in found.items() if isinstance(why, str) and "cannot be used" in why}
-    problems = {**dead, **broken}
+    return {**dead, **broken}
+
+
+def require_reachable(admin: StackAdmin, settings: StackSettings, clusters: Iterable[str]) -> None:
+    """Every cluster a release will touch must answer before the first object changes; else refuse, naming
+    each one that does not and why."""
+    problems = unreachable(admin, settings, clusters)
     if problems:
         named = "; ".join(f"{cluster}: {why}" for cluster, why in sorted(problems.items()))
         raise ConfigError(
@@ -123,7 +128,7 @@ def repair_interruption(
             reason=reason,
         )  # fmt: skip
         on_output(f"restoring {app} to its recorded release {short_commit(live.commit)} after the interruption\n")
-        admin.release_when_unlocked(event, restore, on_output, wait_seconds=wait, target_app=app)
+        admin.release_when_unlocked(event, restore, on_output, wait_seconds=wait, target_app=app, refresh=True)
     return note
 
 

@@ -23,6 +23,7 @@ from gitops.admin.bake import BakeError, bake
 from gitops.admin.kubeapi import ClusterReader
 from gitops.admin.messages import update_message
 from gitops.admin.recovery import is_refusal, restore_after_failure
+from gitops.admin.repair import unreachable
 from gitops.admin.shared import EXIT_FAILED, EXIT_FAILED_RESTORED, actor, echo, write_dotenv
 from gitops.admin.stack import StackAdmin
 from gitops.admin.verify import Reached, VerifyError, check_health, run_smoke, smoke_env
@@ -147,15 +148,22 @@ def _stop(
     wait: float,
     pipeline: str,
 ) -> int:
-    """Wave ``number`` failed: the clusters the release reached get the previous release back."""
+    """Wave ``number`` failed: the clusters the release reached get the previous release back, those that can
+    be reached; a cluster that died on the way is named as not restored (the next release completes it)."""
     reached = [c for wave in waves[:number] for c in wave.clusters]
     failed = ", ".join(waves[number - 1].clusters)
     print(f"error: wave {number} ({failed}) of {args.app}@{short_commit(args.commit)} failed: {_first_line(check)}")
     restore = restore_after_failure(env, event, before, error)
-    if restore is None:
-        reason = f"wave {number} ({failed}) failed: {_first_line(check)}"
+    dead = unreachable(admin, admin.settings(), reached) if restore is not None else {}
+    lost = "; ".join(f"{cluster} could not be restored: {why}" for cluster, why in sorted(dead.items()))
+    reached = [c for c in reached if c not in dead]
+    if restore is None or not reached:
+        reason = f"wave {number} ({failed}) failed: {_first_line(check)}" + (f"; {lost}" if lost else "")
+        print(f"error: {reason}")
         write_dotenv(args.dotenv, {"DEPLOY_RESULT": "failed", "GITOPS_REASON": reason})
         return EXIT_FAILED
+    if lost:
+        print(f"error: {lost}; the next release of {args.app} completes it")
     print(f"restoring {args.app} to {restore.commit} on {', '.join(reached)}; later waves were never touched")
     message = update_message(
         "restore", args.app, actor=actor(), pipeline=pipeline, commit=restore.commit,
@@ -166,7 +174,7 @@ def _stop(
         restore_event["sourceRepo"] = event["sourceRepo"]
     try:
         admin.release_when_unlocked(
-            restore_event, message, echo, wait_seconds=wait, target_app=args.app, clusters=reached
+            restore_event, message, echo, wait_seconds=wait, target_app=args.app, clusters=reached, refresh=True
         )
     except auto.CommandError as exc:
         print(f"error: the restore of {args.app} to {restore.commit} failed too; an admin must act:{exc}")
@@ -175,7 +183,7 @@ def _stop(
         return EXIT_FAILED
     reason = (
         f"wave {number} ({failed}) failed: {_first_line(check)}; {short_commit(restore.commit)} restored on "
-        f"{', '.join(reached)}; later waves untouched"
+        f"{', '.join(reached)}; later waves untouched" + (f"; {lost}" if lost else "")
     )
     print(f"{args.app} runs {restore.commit} again on {', '.join(reached)}")
     write_dotenv(args.dotenv, {"DEPLOY_RESULT": "failed", "GITOPS_REASON": reason})

@@ -23,10 +23,10 @@ from pulumi import automation as auto
 from gitops.admin.history import HistoryEntry, ledger
 from gitops.admin.locks import BackendLocks, holding_lease, pid_alive, process_identity
 from gitops.core.environments import environment_for_stack
-from gitops.core.errors import StateError
+from gitops.core.errors import BackendError, StateError
 from gitops.core.faults import Judgement, LeaseWatch, PendingOperation, Verdict, judge, pending_operations
 from gitops.core.migrations import Rename, positional_renames
-from gitops.core.naming import app_component_urns, preview_of_stack
+from gitops.core.naming import app_component_urns, cluster_provider_urn, preview_of_stack
 from gitops.core.settings import EVENT_KEYS, KUBECONFIG_PREFIX, NAMESPACE, StackSettings, settings_from_config
 from gitops.core.stackfile import load_stack_config
 
@@ -188,9 +188,17 @@ class StackAdmin:
         """Delete exactly this lock (and its lease): never `pulumi cancel`, which deletes every lock of the
         stack, a live contender's included. The break goes into the next update's message."""
         assert self.locks is not None
-        self.locks.remove(judgement.lock.key)
+        try:
+            self.locks.remove(judgement.lock.key)
+        except OSError as exc:
+            raise BackendError(
+                f"the state backend {self.locks.where} refuses writes: it cannot even remove a stale lock ({exc}). "
+                "Nothing more can be recorded there: repair the backend (space, permissions, the volume), then run "
+                "the job again; its last good checkpoint is untouched"
+            ) from None
         if judgement.lease is not None:
-            self.locks.remove(judgement.lease.key)
+            with contextlib.suppress(OSError):
+                self.locks.remove(judgement.lease.key)
         note = (
             f"{actor_name()} broke a lock of {self.name} ({judgement.verdict.value}): {judgement.why} "
             f"(lock taken by {judgement.lock.holder()})"
@@ -263,6 +271,18 @@ class StackAdmin:
 
         ``clusters``: a release in waves targets the app's components on that wave's clusters only."""
         targets = self.app_targets(target_app, clusters) if target_app else None
+        if targets and refresh:
+            # `up --refresh --target` fails here with "unknown provider" for every targeted object (its refresh
+            # runs without the untargeted providers; pulumi/pulumi#19879 is a neighbour): refresh the targets and
+            # their clusters' providers first, on their own (a dead cluster elsewhere is not read), then update
+            names = list(clusters) if clusters is not None else [c.name for c in self.settings().clusters]
+            providers = [cluster_provider_urn(self.name, self.project, cluster) for cluster in names]
+            with holding_lease(self.locks, message):
+                self._stack.refresh(
+                    message=f"{message} (refresh first)", on_output=on_output, target=[*targets, *providers],
+                    target_dependents=True,
+                )  # fmt: skip
+            refresh = False
         if target_app:
             event = {**event, "targeted": "true"}
         elif preview_of_stack(self.name) is None:  # an update of every resource: old names first

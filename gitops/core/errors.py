@@ -50,3 +50,7 @@ class OutdatedError(GitOpsError):
 
 class FreezeError(GitOpsError):
     """prod is inside a deploy freeze."""
+
+
+class BackendError(StateError):
+    """The state backend fails (unwritable, full, gone): nothing can be recorded until it is repaired."""

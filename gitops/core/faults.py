@@ -62,6 +62,7 @@ class Lease:
     started: str
     renewals: int
     cli_pids: tuple[int, ...] = ()
+    ended: bool = False  # its update ended, but the backend still held its CLI's lock (it refused the removal)
 
     def describe(self) -> str:
         job = f", job {self.job}" if self.job else ""
@@ -79,6 +80,7 @@ class Lease:
                 "started": self.started,
                 "renewals": self.renewals,
                 "cli_pids": list(self.cli_pids),
+                "ended": self.ended,
             },
             sort_keys=True,
         )
@@ -113,6 +115,7 @@ def parse_lease(key: str, text: str) -> Lease:
         started=_text(data.get("started")),
         renewals=renewals,
         cli_pids=tuple(p for p in cli_pids if isinstance(p, int)),
+        ended=data.get("ended") is True,
     )
 
 
@@ -195,6 +198,10 @@ def judge(
     lease = lease_of(lock, leases)
     if lease is None:
         return Judgement(lock, Verdict.FOREIGN, f"held by {lock.holder()}, which wrote no gitops lease")
+    if lease.ended:  # written once its CLI had exited: nobody holds this lock any more
+        return Judgement(
+            lock, Verdict.STALE, f"the update of {lease.describe()} ended but the backend kept its lock", lease
+        )
     if lease.process and lease.process == this_process:  # the same boot and pid namespace: pids can be asked
         gone = [pid for pid in (lease.pid, *lease.cli_pids) if not pid_alive(pid)]
         if lease.pid in gone and (not lease.cli_pids or all(p in gone for p in lease.cli_pids)):

@@ -197,6 +197,7 @@ class LocalClusters:
         self.clusters = dict(clusters)
         self.pids = pids
         self.pki = Pki(folder / "pki")
+        self.started: dict[str, tuple[int, list[str]]] = {}  # process name -> (pid, argv), for the fault tests
 
     # --- lifecycle -------------------------------------------------------------------------------
     @classmethod
@@ -223,8 +224,29 @@ class LocalClusters:
                 argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
             )
         self.pids.append(process.pid)
+        self.started[name] = (process.pid, argv)
         self._save()
         return log
+
+    # --- faults (the end-to-end tests stop and restart single processes) ---------------------------
+    def kill(self, name: str, sig: signal.Signals = signal.SIGKILL) -> None:
+        """Stop one process (``<cluster>-apiserver``, ``etcd``, ...) and wait until it is gone."""
+        pid, _ = self.started[name]
+        _signal(pid, sig)
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if _alive(pid):
+            _signal(pid, signal.SIGKILL)
+
+    def restart(self, name: str) -> None:
+        """Start a stopped process again with the same arguments (same port, same data); an API server is
+        waited for until it serves."""
+        _, argv = self.started[name]
+        log = self._spawn(name, argv, self.folder / "logs")
+        cluster = name.removesuffix("-apiserver")
+        if name.endswith("-apiserver") and cluster in self.clusters:
+            _wait(f"{cluster} API server", _api_ready(self.client(cluster)), START_TIMEOUT, log)
 
     def _boot(self, clusters: Sequence[tuple[str, str]], tools: Mapping[str, Path], pki: Pki, logs: Path) -> None:
         etcd_port, peer_port = free_port(), free_port()
