@@ -26,7 +26,7 @@ from gitops.core.environments import environment_for_stack
 from gitops.core.errors import BackendError, StateError
 from gitops.core.faults import Judgement, LeaseWatch, PendingOperation, Verdict, judge, pending_operations
 from gitops.core.migrations import Rename, positional_renames
-from gitops.core.naming import app_component_urns, cluster_provider_urn, preview_of_stack
+from gitops.core.naming import app_component_urns, preview_of_stack
 from gitops.core.settings import EVENT_KEYS, KUBECONFIG_PREFIX, NAMESPACE, StackSettings, settings_from_config
 from gitops.core.stackfile import load_stack_config
 
@@ -271,18 +271,6 @@ class StackAdmin:
 
         ``clusters``: a release in waves targets the app's components on that wave's clusters only."""
         targets = self.app_targets(target_app, clusters) if target_app else None
-        if targets and refresh:
-            # `up --refresh --target` fails here with "unknown provider" for every targeted object (its refresh
-            # runs without the untargeted providers; pulumi/pulumi#19879 is a neighbour): refresh the targets and
-            # their clusters' providers first, on their own (a dead cluster elsewhere is not read), then update
-            names = list(clusters) if clusters is not None else [c.name for c in self.settings().clusters]
-            providers = [cluster_provider_urn(self.name, self.project, cluster) for cluster in names]
-            with holding_lease(self.locks, message):
-                self._stack.refresh(
-                    message=f"{message} (refresh first)", on_output=on_output, target=[*targets, *providers],
-                    target_dependents=True,
-                )  # fmt: skip
-            refresh = False
         if target_app:
             event = {**event, "targeted": "true"}
         elif preview_of_stack(self.name) is None:  # an update of every resource: old names first
@@ -290,6 +278,16 @@ class StackAdmin:
         audit = self.locks.notes() if self.locks is not None else []
         recorded = "\n".join([message, *self.notes, *(text for _, text in audit)])
         with self._event_config(event) as config_file, holding_lease(self.locks, message):
+            if targets and refresh:
+                # `up --refresh --target`, and a targeted `refresh` alone, fail here with "unknown provider" for
+                # every targeted object: the refresh knows no provider the program did not register. A targeted
+                # refresh that runs the program (with this update's event: it registers the app's components
+                # and their clusters' providers) reads exactly the targets, and no dead cluster elsewhere
+                self._stack.refresh(
+                    message=f"{message} (refresh first)", on_output=on_output, target=targets, target_dependents=True,
+                    run_program=True, config_file=config_file,
+                )  # fmt: skip
+                refresh = False
             try:
                 self._stack.up(
                     message=recorded,

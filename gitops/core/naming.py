@@ -77,9 +77,3 @@ def app_component_urns(stack: str, project: str, clusters: list[str], app: str, 
     (``pulumi up --target <urn> --target-dependents`` reaches every resource below them)."""
     key = release_key(app, environment)
     return [f"urn:pulumi:{stack}::{project}::{APP_ENVIRONMENT_TYPE}::{component_name(c, key)}" for c in clusters]
-
-
-def cluster_provider_urn(stack: str, project: str, cluster: str) -> str:
-    """The URN of a stack's Kubernetes provider for one cluster (``components.providers``): a targeted refresh
-    must target it too, or the engine cannot read the targeted objects ("unknown provider")."""
-    return f"urn:pulumi:{stack}::{project}::pulumi:providers:kubernetes::{stack}-{cluster}"
