@@ -59,7 +59,16 @@ class GuardedCommand(auto.PulumiCommand):
             # the CLI's own folder first, as the Automation API puts it (bundled plugins live beside it)
             "PATH": os.pathsep.join([os.path.dirname(self.real), path]) if os.path.isabs(self.real) else path,
         }
-        return self.guarded.run(args, cwd, env, on_output, on_error)
+        try:
+            return self.guarded.run(args, cwd, env, on_output, on_error)
+        except auto.CommandError as exc:
+            said = str(exc).split("stdout:", 1)[-1].replace("stderr:", "").strip()
+            if said:
+                raise
+            words = " ".join(a for a in args if not a.startswith("-"))[:120]
+            raise auto.errors.create_command_error(
+                auto.CommandResult("", f"error: `pulumi {words}` exited with no output ({str(exc).strip()[:200]})", 1)
+            ) from None
 
 
 class JobCancelled(Exception):  # noqa: N818 (an event, not an error of ours)
