@@ -62,8 +62,9 @@ class ReleaseGate(pulumi.ComponentResource):
         ``protect``ed in staging/prod like their Kubernetes objects, and so is the deploy repo's: the engine
         refuses to delete it, so a program that stops registering it (a catalog or settings edit, a lost
         state) cannot silently open the gate. ``gitops retire`` unprotects an app's (it leaves ``live``) before
-        anything of it may go. Deploy tokens are not protected: rotation deletes the old ones by design, and a
-        lost token stops image pulls loudly rather than opening anything."""
+        anything of it may go. Its registry deploy tokens are protected too (deleting one revokes what the pods'
+        next image pull needs); a rotation keeps the old ones, unprotected, for one update
+        (``retiring_registry_token_rotation``) and deletes them in the next."""
         super().__init__("gitops:gitlab:ReleaseGate", name, None, opts)
         self._child = pulumi.ResourceOptions(parent=self, provider=provider)
         self._env, self._settings, self._live = env, settings, live
@@ -109,22 +110,29 @@ class ReleaseGate(pulumi.ComponentResource):
         """One read_registry deploy token per app project for this environment. Its name carries
         ``registry_token_rotation``: change that to rotate (the new token is created and the pull Secrets
         updated before the old token is deleted)."""
-        rotation = self._settings.registry_token_rotation
+        rotation, retiring = self._settings.registry_token_rotation, self._settings.retiring_registry_token_rotation
         tokens = {}
         for app, spec in sorted(catalog.apps.items()):
             if only is not None and app != only:
                 continue
             username = token_username(self._env.name, app)
-            token = gitlab.ProjectDeployToken(
-                f"{self._env.name}-{app}-registry-pull-{rotation}",
-                project=spec.gitlab_project,
-                name=f"gitops {self._env.name} image pulls ({rotation})",
-                username=username,
-                scopes=["read_registry"],
-                opts=self._child,
-            )
+            token = self._pull_token(app, spec.gitlab_project, rotation, username, self._guarded(app))
             tokens[app] = PullToken(username, token.token)
+            if retiring is not None and only is None and not self._env.is_preview:
+                self._pull_token(app, spec.gitlab_project, retiring, username, self._child)  # kept one update, unused
         return tokens
+
+    def _pull_token(
+        self, app: str, project: str, rotation: str, username: str, opts: pulumi.ResourceOptions
+    ) -> gitlab.ProjectDeployToken:
+        return gitlab.ProjectDeployToken(
+            f"{self._env.name}-{app}-registry-pull-{rotation}",
+            project=project,
+            name=f"gitops {self._env.name} image pulls ({rotation})",
+            username=username,
+            scopes=["read_registry"],
+            opts=opts,
+        )
 
     def _app_projects(self, catalog: Catalog) -> dict[str, pulumi.Input[str]]:
         """Project references by app. prod adopts each existing project (or creates it where the catalog

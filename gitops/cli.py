@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import json
 import sys
 import tempfile
@@ -186,6 +187,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _line_buffered() -> None:
+    """A CI job's log is a pipe, which Python buffers in blocks: a line such as "baking web for 600s" would
+    show only when the next block fills, and a job killed meanwhile (its timeout, a lost runner) would lose
+    it. Each line goes out as it is written."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(line_buffering=True)
+
+
 def command_error_line(exc: auto.CommandError) -> str:
     """The line of a failed Pulumi CLI call that says why, bounded: the first ``error:`` line (the CLI prints
     the cause in its diagnostics before the closing "update failed")."""
@@ -197,6 +207,7 @@ def command_error_line(exc: auto.CommandError) -> str:
 
 def main(argv: Sequence[str] | None = None, *, pulumi_command: auto.PulumiCommand | None = None) -> int:
     """``pulumi_command`` replaces the Pulumi CLI behind the Automation API (tests use a fake)."""
+    _line_buffered()
     args = build_parser().parse_args(argv)
     args.pulumi_command = pulumi_command
     args.root = PROJECT_ROOT

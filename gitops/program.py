@@ -32,9 +32,9 @@ from gitops.core.gitlab_gate import ci_variables
 from gitops.core.gitrepo import BranchFacts, SourceRepo
 from gitops.core.naming import PREVIEW_STACK_PREFIX, component_name, preview_id, preview_of_stack
 from gitops.core.planner import Origin, Plan, plan
-from gitops.core.registry import dockerconfig, parse_registry_credentials
+from gitops.core.registry import check_token_rotation, dockerconfig, parse_registry_credentials
 from gitops.core.settings import KUBECONFIG_PREFIX, NAMESPACE, GitLabSettings, StackSettings, settings_from_config
-from gitops.core.state import ENGINE_OUTPUT, STATE_OUTPUTS, CarriedState, StackState, parse_outputs
+from gitops.core.state import ENGINE_OUTPUT, ROTATION_OUTPUT, STATE_OUTPUTS, CarriedState, StackState, parse_outputs
 from gitops.core.state_check import check_state
 from gitops.core.workloads import Workload, on_cluster, preview_workloads, release_workloads
 
@@ -91,7 +91,7 @@ async def read_previous_state() -> CarriedState:
     name = f"{pulumi.get_organization() or 'organization'}/{pulumi.get_project()}/{pulumi.get_stack()}"
     ref = pulumi.StackReference("previous-state", stack_name=name)
     outputs = {}
-    for key in (*STATE_OUTPUTS, ENGINE_OUTPUT):
+    for key in (*STATE_OUTPUTS, ENGINE_OUTPUT, ROTATION_OUTPUT):
         details = await ref.get_output_details(key)
         outputs[key] = details.value if details.value is not None else details.secret_value
     return parse_outputs(outputs)
@@ -127,6 +127,10 @@ def _checked_event(
     if env.is_preview:
         check_preview_stack(stack, event)
     if event is None or event.action in WITHOUT_COMMIT:
+        return event, None
+    if event.action is Action.RESTORE:
+        # puts back a release the stack records (the planner allows nothing else), whose commit was checked
+        # against its branch when it was deployed: no clone needed, so a job of another app can restore it
         return event, None
     path = _repo_for(event.app, settings, environ)
     if path is None:
@@ -196,6 +200,11 @@ async def release(*, now: datetime, environ: Mapping[str, str], root: Path) -> d
     carried = await read_previous_state()
     check_engine(carried.engine, engine, stack)
     require_recorded_state(env, carried, event)
+    if settings.gitlab is not None and settings.gitlab.managed and not env.is_preview:
+        gl = settings.gitlab
+        check_token_rotation(
+            env.name, gl.registry_token_rotation, gl.retiring_registry_token_rotation, carried.token_rotation
+        )
     checked = check_state(carried.state, env, catalog, settings.domain, preview_of_stack(stack))
     facts = _branch_facts(checked.state, settings, event, environ) if env.is_preview else {}
     result = plan(
@@ -230,6 +239,8 @@ async def release(*, now: datetime, environ: Mapping[str, str], root: Path) -> d
     tokens: Mapping[str, PullToken] = shared_tokens or {}
     if shared_tokens is None:  # one owner of the pull credentials: the environment's own stack
         if settings.gitlab is not None and settings.gitlab.managed:
+            if not env.is_preview:
+                outputs[ROTATION_OUTPUT] = settings.gitlab.registry_token_rotation
             only = event.app if event is not None and event.targeted else None
             live = frozenset(app for app, r in state.releases.items() if not r.retiring)
             tokens = _release_gate(

@@ -17,7 +17,7 @@ becomes ready); ``locked_updates`` makes the next N updates find the stack locke
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -94,6 +94,8 @@ class FakeBackend:
     # what `stack export` shows of the state's resources (a test sets it); `state rename` edits it
     state_resources: list[dict[str, Any]] = field(default_factory=list)
     pending_operations: list[dict[str, Any]] = field(default_factory=list)  # what a killed update left (a test sets)
+    # the live update holding the lock ends when the last locked call is refused (a test sets what it leaves)
+    holder_ends: Callable[[FakeBackend], None] | None = None
 
     def __post_init__(self) -> None:
         """The app secrets an admin set on the stack (`pulumi config set --secret --path ...`)."""
@@ -246,23 +248,27 @@ class FakePulumiCommand(auto.PulumiCommand):
         if args[0] == "preview":
             return self._preview(b, args)
         if args[0] == "refresh" and "--preview-only" in args:
-            if b.locked_updates > 0:
-                b.locked_updates -= 1
-                _fail("", "error: the stack is currently locked by 1 lock(s). Either wait for the other process(es)")
+            self._refuse_if_locked(b)
             log = _flag(args, "--event-log")
             assert log is not None
             Path(log).write_text("".join(json.dumps(e) + "\n" for e in _refresh_events(b.drift)), encoding="utf-8")
             return auto.CommandResult("refresh preview done\n", "", 0)
         if args[0] == "refresh":  # reads every (targeted) object back; drops what an interrupted update left
-            if b.locked_updates > 0:
-                b.locked_updates -= 1
-                _fail("", "error: the stack is currently locked by 1 lock(s). Either wait for the other process(es)")
+            self._refuse_if_locked(b)
             item = history_item(len(b.history) + 1, kind="refresh", message=_flag(args, "--message") or "")
             item["startTime"] = self._start(b).strftime(TIME_FORMAT)
             b.history.append(item)
             b.pending_operations = []
             return auto.CommandResult("refresh done\n", "", 0)
         raise AssertionError(f"the fake Pulumi CLI does not know: pulumi {' '.join(args)}")
+
+    def _refuse_if_locked(self, b: FakeBackend) -> None:
+        if b.locked_updates <= 0:
+            return
+        b.locked_updates -= 1
+        if b.locked_updates == 0 and b.holder_ends is not None:
+            b.holder_ends(b)
+        _fail("", "error: the stack is currently locked by 1 lock(s). Either wait for the other process(es) to end")
 
     def _others(self, b: FakeBackend) -> dict[str, dict[str, Any]]:
         """What a StackReference to another stack of the project reads: its current outputs."""
@@ -340,9 +346,7 @@ class FakePulumiCommand(auto.PulumiCommand):
         return auto.CommandResult("destroy done\n", "", 0)
 
     def _up(self, b: FakeBackend, args: list[str], on_output: Any) -> auto.CommandResult:
-        if b.locked_updates > 0:
-            b.locked_updates -= 1
-            _fail("", "error: the stack is currently locked by 1 lock(s). Either wait for the other process(es) to end")
+        self._refuse_if_locked(b)
         version = len(b.history) + 1
         start = self._start(b)
         config = self._config(b, args)

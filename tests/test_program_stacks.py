@@ -128,6 +128,7 @@ def test_no_release_means_nothing_deployed() -> None:
     result = run("prod")
     assert not [r for r in result.resources if r.is_kubernetes_object]
     engine = result.outputs.pop("engine")  # this clone's HEAD: the engine that made the update
+    assert result.outputs.pop("pullTokenRotation") == "1"  # the GitLab pull tokens' rotation in use
     assert result.outputs == {"releases": {}, "previews": {}, "holds": {}}
     assert len(engine["commit"]) == 40 and engine["sequence"] >= 1
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from gitops.admin.stack import LOCK_POLL_SECONDS, StackAdmin
 from gitops.cli import main
@@ -297,6 +298,7 @@ def test_a_malformed_engine_identity_is_a_clear_error() -> None:
     assert err.value.registered == []
 
 
+TOKEN = "gitlab:index/projectDeployToken:ProjectDeployToken"
 GATE = (
     "gitlab:index/branchProtection:BranchProtection",
     "gitlab:index/projectEnvironment:ProjectEnvironment",
@@ -315,8 +317,7 @@ def _gate_of(result: RunResult, app: str | None) -> list[Any]:
 def test_what_guards_the_release_gate_is_protected_until_an_app_is_retired(master: tuple[GitRepo, list[str]]) -> None:
     """An engine that deletes what a program stops registering must refuse to delete a live app's branch
     protection, environment or CI/CD variables (and the deploy repo's): they are the release gate. Retire's
-    first update unprotects the retiring app's, like its Kubernetes objects; deploy tokens stay unprotected
-    (rotation deletes the old ones)."""
+    first update unprotects the retiring app's, like its Kubernetes objects, and its registry deploy tokens."""
     repo, (m1, *_) = master
     credentials = {"gitops:ciVariables": json.dumps({"KUBECONFIG_B64": "a2ViZWNvbmZpZw=="})}
     first = run("prod", repo=repo.path, app="web", commit=m1, extra=credentials, secret_keys=["gitops:ciVariables"])
@@ -326,11 +327,13 @@ def test_what_guards_the_release_gate_is_protected_until_an_app_is_retired(maste
         gate = _gate_of(live, app)
         assert {r.type for r in gate} == set(GATE) and all(r.protect for r in gate), app
     assert _gate_of(live, None) and all(r.protect for r in _gate_of(live, None))
-    assert not any(r.protect for r in live.of_type("gitlab:index/projectDeployToken:ProjectDeployToken"))
+    tokens = live.of_type(TOKEN)
+    assert len(tokens) == 2 and all(r.protect for r in tokens), "revoking one breaks the next image pull"
 
     unprotected = run("prod", previous=live.outputs, app="api", action="retire", reason="replaced by shop",
                       extra=credentials, secret_keys=["gitops:ciVariables"])  # fmt: skip
     assert _gate_of(unprotected, "api") and not any(r.protect for r in _gate_of(unprotected, "api"))
+    assert [r.protect for r in sorted(unprotected.of_type(TOKEN), key=lambda r: r.name)] == [False, True]  # api, web
     assert all(r.protect for r in _gate_of(unprotected, "web"))
     targeted = run(
         "prod", repo=repo.path, previous=live.outputs, app="web", commit=m1, extra={"gitops:targeted": "true"}
@@ -339,3 +342,51 @@ def test_what_guards_the_release_gate_is_protected_until_an_app_is_retired(maste
     preview = run("preview", repo=repo.path, app="web", commit=repo.branch_with_commit("feature/y", "master"),
                   branch="feature/y")  # fmt: skip
     assert not any(r.protect for r in preview.resources if r.type.startswith("gitlab:"))
+
+
+def _gitlab(**changes: str) -> dict[str, str]:
+    """prod's gitops:gitlab setting with ``changes``."""
+    settings = yaml.safe_load((ROOT / "Pulumi.prod.yaml").read_text())["config"]["gitops:gitlab"]
+    return {"gitops:gitlab": json.dumps({**settings, **changes})}
+
+
+def test_a_pull_token_rotation_in_prod_is_explicit_and_deletes_nothing_in_use(
+    master: tuple[GitRepo, list[str]],
+) -> None:
+    """Changing the rotation name alone would make the engine delete the protected tokens the running pods
+    pull with: refused before anything changes, naming the two-step way. Step 1 keeps the old tokens,
+    unprotected and unused; step 2 drops them."""
+    repo, (m1, m2, _) = master
+    live = run("prod", repo=repo.path, app="web", commit=m1)
+    assert live.outputs["pullTokenRotation"] == "1"
+    assert {r.name for r in live.of_type(TOKEN)} == {"prod-web-registry-pull-1", "prod-api-registry-pull-1"}
+
+    rotated = _gitlab(registry_token_rotation="2")
+    with pytest.raises(ProgramRefused, match="registry_token_rotation of prod changed from '1' to '2'") as err:
+        run("prod", repo=repo.path, previous=live.outputs, app="web", commit=m2, extra=rotated)
+    assert "retiring_registry_token_rotation: '1'" in str(err.value) and not err.value.registered
+
+    moving = run("prod", repo=repo.path, previous=live.outputs, app="web", commit=m2,
+                 extra=_gitlab(registry_token_rotation="2", retiring_registry_token_rotation="1"))  # fmt: skip
+    protect = {r.name: r.protect for r in moving.of_type(TOKEN)}
+    assert protect == {
+        "prod-web-registry-pull-2": True, "prod-api-registry-pull-2": False,  # api does not run in prod
+        "prod-web-registry-pull-1": False, "prod-api-registry-pull-1": False,
+    }  # fmt: skip
+    assert moving.outputs["pullTokenRotation"] == "2"
+    pull = [r for r in moving.of_type("kubernetes:core/v1:Secret") if r.name.endswith("-web-prod-pull")]
+    assert pull and all("gitops-prod-web" in json.dumps(r.inputs) for r in pull)
+
+    done = run("prod", repo=repo.path, previous=moving.outputs, app="web", commit=m2, extra=rotated)
+    assert {r.name for r in done.of_type(TOKEN)} == {"prod-web-registry-pull-2", "prod-api-registry-pull-2"}
+    with pytest.raises(ProgramRefused, match="is the rotation in use"):
+        run("prod", repo=repo.path, previous=done.outputs, app="web", commit=m2,
+            extra=_gitlab(registry_token_rotation="2", retiring_registry_token_rotation="2"))  # fmt: skip
+
+
+@pytest.mark.parametrize("carried", [7, "UPPER", "x" * 30, {"r": "1"}])
+def test_a_malformed_carried_token_rotation_is_a_clear_error(carried: object) -> None:
+    """The carried outputs are untrusted: a rotation record that is not a rotation name changes nothing."""
+    with pytest.raises(ProgramRefused, match=r"stack output pullTokenRotation is .* not a rotation name") as err:
+        run("prod", previous={**INITIALIZED, "pullTokenRotation": carried})
+    assert err.value.registered == []

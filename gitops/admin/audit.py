@@ -28,7 +28,7 @@ from gitops.admin.stack import Snapshot, StackAdmin
 from gitops.core.catalog import load_catalog
 from gitops.core.environments import environment_for_stack
 from gitops.core.errors import ConfigError
-from gitops.core.faults import LeaseWatch
+from gitops.core.faults import LeaseWatch, Verdict
 from gitops.core.naming import preview_of_stack, short_commit
 from gitops.core.state import parse_outputs
 from gitops.notify.cli import notify_admin_release
@@ -215,16 +215,24 @@ def fault_lines(admin: StackAdmin, snapshot: Snapshot) -> list[str]:
     """What the engine's records alone cannot tell: who holds the lock, an update that never finished, and
     what each cluster really runs (read from its API server), set against what the stack recorded."""
     stack = admin.name
+    judgements = admin.judge_locks(LeaseWatch(), 0.0)
     lines = [
         f"  LOCKED ({j.verdict.value}): {j.why}; if its holder is gone: python -m gitops unlock --stack {stack}"
-        for j in admin.judge_locks(LeaseWatch(), 0.0)
+        for j in judgements
     ]
-    if snapshot.pending:
-        left = ", ".join(op.describe() for op in snapshot.pending)
+    left = ", ".join(op.describe() for op in snapshot.pending)
+    repairs = f"next release into {stack} (or python -m gitops apply --stack {stack}) repairs it"
+    if snapshot.pending and any(j.verdict is not Verdict.STALE for j in judgements):
+        lines.append(f"  RUNNING: an update holds the lock; its steps in flight: {left}")
+    elif snapshot.pending and admin.locks is None:
+        lines.append(
+            f"  PENDING: {left}: an update runs, or one was interrupted (this backend's lock is not read here); "
+            f"if none runs, the {repairs}"
+        )
+    elif snapshot.pending:
         lines.append(
             f"  INTERRUPTED: an update did not finish (its checkpoint was last written {snapshot.written or '?'}); "
-            f"it left pending: {left}. The next release into {stack} (or python -m gitops apply --stack {stack}) "
-            "repairs it"
+            f"it left pending: {left}. The {repairs}"
         )
     if environment_for_stack(stack).is_preview:
         return lines

@@ -11,6 +11,7 @@ import gitlab
 
 from gitops.admin.messages import update_message
 from gitops.admin.plan import is_plan_note, note_body, stack_plan, summary_line
+from gitops.admin.repair import clear_interruption
 from gitops.admin.shared import (
     actor,
     admin_for,
@@ -65,10 +66,11 @@ def cmd_apply(args: argparse.Namespace) -> int:
     commit = os.environ.get("CI_COMMIT_SHA", "")
     pipeline = os.environ.get("CI_PIPELINE_URL") or "-"
     message = f"apply deploy repo {commit[:8] or 'settings'} by {actor()} (pipeline {pipeline})"
-    if admin.snapshot().pending:  # an interrupted update: its pending creates need clearing (a refresh)
-        print(f"warning: stack {args.stack}: an earlier update was interrupted; clearing what it left pending")
-        admin.with_lock_wait(lambda: admin.clear_pending(f"{message}: clear an interrupted update", echo), echo,
-                             wait_seconds=wait)  # fmt: skip
+    if admin.snapshot().pending:  # interrupted (its pending creates need a refresh), or a live update's steps
+        clear_interruption(
+            admin, environment_for_stack(args.stack), admin.settings(),
+            message=f"{message}: clear an interrupted update", wait=wait, on_output=echo,
+        )  # fmt: skip
     # with a refresh first: every app is reconciled, objects changed by hand included
     admin.release_when_unlocked({}, message, echo, wait_seconds=wait, refresh=True)
     print(f"stack {args.stack}: settings applied")

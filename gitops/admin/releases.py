@@ -14,7 +14,7 @@ from gitops.admin.cli import Cancellation, JobCancelled, forwarding_sigterm
 from gitops.admin.messages import update_message
 from gitops.admin.previews import SHARED_STACK, PreviewFleet, preview_policy
 from gitops.admin.recovery import restore_after_failure
-from gitops.admin.repair import repair_interruption, require_reachable, what_runs
+from gitops.admin.repair import not_restored, repair_interruption, require_reachable
 from gitops.admin.rollout import app_spec, goes_in_waves, release_in_waves
 from gitops.admin.shared import (
     EXIT_FAILED,
@@ -77,10 +77,10 @@ def _release(args: argparse.Namespace, cancel: Cancellation) -> int:
     require_reachable(admin, settings, clusters)
     notes: dict[str, str] = {}
     try:
-        if snapshot is not None and snapshot.pending:
-            notes["GITOPS_REASON"] = repair_interruption(
-                admin, env, settings, snapshot, before, releasing=args.app, wait=wait, pipeline=pipeline
-            )
+        if snapshot is not None and snapshot.pending:  # interrupted, or another update's steps in flight
+            note = repair_interruption(admin, env, settings, releasing=args.app, wait=wait, pipeline=pipeline)
+            if note:
+                notes["GITOPS_REASON"] = note
         if args.action == "deploy" and goes_in_waves(settings, app_spec(args.root, settings, args.app)):
             return release_in_waves(args, env, admin, event, before, settings, wait=wait, pipeline=pipeline)
         admin.release_when_unlocked(event, message, echo, wait_seconds=wait, target_app=args.app)
@@ -123,12 +123,8 @@ def _release(args: argparse.Namespace, cancel: Cancellation) -> int:
         reason = f"failed; restoring {short_commit(restore.commit)} failed too: an admin must act"
         write_dotenv(args.dotenv, {"DEPLOY_RESULT": "failed", "GITOPS_REASON": reason})
         return EXIT_FAILED
-    running = what_runs(admin, settings, {args.app: clusters})  # read back from the clusters, not the record
-    wrong = {w: runs for w, runs in running.items() if runs != short_commit(restore.commit)}
-    for where in [w for w, runs in wrong.items() if runs.startswith("unreadable")]:
-        print(f"warning: the restore on {where} could not be checked on the cluster: {wrong.pop(where)}")
-    if wrong:
-        shown = ", ".join(f"{where} runs {runs}" for where, runs in sorted(wrong.items()))
+    shown = not_restored(admin, settings, args.app, clusters, restore.commit, echo)  # read back, not the record
+    if shown:
         print(f"error: after the restore of {args.app} to {restore.commit}, {shown}; an admin must act")
         reason = f"failed; the restore of {short_commit(restore.commit)} did not take everywhere ({shown})"
         write_dotenv(args.dotenv, {"DEPLOY_RESULT": "failed", "GITOPS_REASON": reason})

@@ -10,19 +10,21 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import yaml
+from pulumi import automation as auto
 
 from gitops.admin.kubeapi import ClusterReader, KubeconfigError
 from gitops.admin.messages import update_message
 from gitops.admin.shared import EXIT_ABORTED, actor, admin_for, confirmed, echo
-from gitops.admin.stack import Snapshot, StackAdmin
+from gitops.admin.stack import StackAdmin
 from gitops.core.environments import Environment, environment_for_stack
 from gitops.core.errors import ConfigError
 from gitops.core.faults import LeaseWatch, interrupted_apps, interruption_note
 from gitops.core.naming import short_commit
 from gitops.core.settings import StackSettings
-from gitops.core.state import CarriedState
+from gitops.core.state import Release, parse_outputs
 
 REACH_SECONDS = 5.0  # a cluster that does not answer /readyz within this is not reachable
 Output = Callable[[str], None]
@@ -90,33 +92,87 @@ def what_runs(admin: StackAdmin, settings: StackSettings, apps: Mapping[str, Ite
     return running
 
 
+def not_restored(
+    admin: StackAdmin, settings: StackSettings, app: str, clusters: Iterable[str], commit: str, on_output: Output
+) -> str:
+    """After a restore: where the app's Deployment, read back from the cluster, does not run ``commit``
+    ("" where it does everywhere). A cluster that cannot be read is warned about, not counted: the engine's
+    own await has just seen it there."""
+    running = what_runs(admin, settings, {app: list(clusters)})
+    wrong = {where: runs for where, runs in running.items() if runs != short_commit(commit)}
+    for where in [w for w, runs in wrong.items() if runs.startswith("unreadable")]:
+        on_output(f"warning: the restore on {where} could not be checked on the cluster: {wrong.pop(where)}\n")
+    return ", ".join(f"{where} runs {runs}" for where, runs in sorted(wrong.items()))
+
+
+@dataclass(frozen=True)
+class Interruption:
+    """What an interrupted update left, found and cleared with the stack's lock free."""
+
+    note: str  # for the history and the report
+    touched: dict[str, list[str]]  # app -> the clusters its pending operations were on
+    recorded: dict[str, Release]  # the releases the stack recorded when it was cleared
+
+
+def clear_interruption(
+    admin: StackAdmin, env: Environment, settings: StackSettings, *, message: str, wait: float, on_output: Output
+) -> Interruption | None:
+    """Clear what an interrupted update left pending (``refresh --clear-pending-creates``), or return None when
+    nothing is left once the stack is free. Pending operations read while another update holds the lock are
+    that update's steps in flight, not an interruption: the checkpoint is read again inside every attempt, so
+    only what is still pending when no update holds the lock is judged and cleared, and the releases it
+    records are read at that moment (a live update that ended meanwhile has recorded its own). On a file
+    backend the lock is read before the checkpoint is read a second time; elsewhere the clearing refresh's own
+    lock is the only check, so an update that ends between the read and that refresh is taken for an
+    interruption (a refresh that reads back what is there, and a restore to what the stack records)."""
+    found: list[Interruption] = []
+    clusters = [c.name for c in settings.clusters]
+
+    def attempt() -> None:
+        current = admin.snapshot()
+        if current.pending and admin.locks is not None:
+            # an update holds the lock (its steps in flight): wait for it (``with_lock_wait`` judges the lock);
+            # once none holds it, read again: an update that ended meanwhile took its pending steps with it
+            if admin.locks.locks():
+                raise auto.ConcurrentUpdateError(auto.CommandResult("", f"stack {admin.name} is locked", 255))
+            current = admin.snapshot()
+        if not current.pending:
+            return
+        recorded = dict(parse_outputs(current.outputs).state.releases)
+        touched = interrupted_apps(current.pending, clusters, sorted(recorded), env.name)
+        note = interruption_note(current.pending, what_runs(admin, settings, touched))
+        admin.clear_pending(f"{message}\n{note}", on_output)
+        found.append(Interruption(note, touched, recorded))
+
+    admin.with_lock_wait(attempt, on_output, wait_seconds=wait)
+    if not found:
+        return None
+    on_output(f"warning: {found[0].note}\n")
+    admin.notes.append(found[0].note)
+    return found[0]
+
+
 def repair_interruption(
     admin: StackAdmin,
     env: Environment,
     settings: StackSettings,
-    snapshot: Snapshot,
-    before: CarriedState | None,
     *,
     releasing: str | None,
     wait: float,
     pipeline: str,
     on_output: Output = echo,
 ) -> str:
-    """An update of this stack was interrupted (killed, its runner lost): its checkpoint holds pending
-    operations. Say what it left and what the clusters ran then; clear the pending operations (a refresh
-    reads every object back); put each interrupted app other than ``releasing`` back to its recorded release
-    (a targeted restore), so no unverified half-release stays live. Returns the note for the history and
-    the report."""
-    apps = sorted(before.state.releases) if before is not None else []
-    clusters = [c.name for c in settings.clusters]
-    touched = interrupted_apps(snapshot.pending, clusters, apps, env.name)
-    note = interruption_note(snapshot.pending, what_runs(admin, settings, touched))
-    on_output(f"warning: {note}\n")
-    admin.notes.append(note)
+    """An update of this stack may have been interrupted (killed, its runner lost): its checkpoint holds
+    pending operations. Clear them (``clear_interruption``; a refresh reads every object back) and put each
+    interrupted app other than ``releasing`` back to the release the stack records, so no unverified
+    half-release stays live. Returns the note for the history and the report ("" when the pending operations
+    were a live update's, which has ended)."""
     message = update_message("repair", "", actor=actor(), pipeline=pipeline, reason="clear an interrupted update")
-    admin.with_lock_wait(lambda: admin.clear_pending(f"{message}\n{note}", on_output), on_output, wait_seconds=wait)
-    for app in touched:
-        live = before.state.releases.get(app) if before is not None else None
+    cleared = clear_interruption(admin, env, settings, message=message, wait=wait, on_output=on_output)
+    if cleared is None:
+        return ""
+    for app in cleared.touched:
+        live = cleared.recorded.get(app)
         if app == releasing or live is None or env.deploy_branch is None:
             continue
         reason = f"after an interrupted update: back to the recorded {short_commit(live.commit)}"
@@ -129,7 +185,7 @@ def repair_interruption(
         )  # fmt: skip
         on_output(f"restoring {app} to its recorded release {short_commit(live.commit)} after the interruption\n")
         admin.release_when_unlocked(event, restore, on_output, wait_seconds=wait, target_app=app, refresh=True)
-    return note
+    return cleared.note
 
 
 def cmd_unlock(args: argparse.Namespace) -> int:

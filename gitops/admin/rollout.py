@@ -23,7 +23,7 @@ from gitops.admin.bake import BakeError, bake
 from gitops.admin.kubeapi import ClusterReader
 from gitops.admin.messages import update_message
 from gitops.admin.recovery import is_refusal, restore_after_failure
-from gitops.admin.repair import unreachable
+from gitops.admin.repair import not_restored, unreachable
 from gitops.admin.shared import EXIT_FAILED, EXIT_FAILED_RESTORED, actor, echo, write_dotenv
 from gitops.admin.stack import StackAdmin
 from gitops.admin.verify import Reached, VerifyError, check_health, run_smoke, smoke_env
@@ -179,6 +179,13 @@ def _stop(
     except auto.CommandError as exc:
         print(f"error: the restore of {args.app} to {restore.commit} failed too; an admin must act:{exc}")
         reason = f"wave {number} ({failed}) failed: {_first_line(check)}; the restore failed too: an admin must act"
+        write_dotenv(args.dotenv, {"DEPLOY_RESULT": "failed", "GITOPS_REASON": reason})
+        return EXIT_FAILED
+    shown = not_restored(admin, admin.settings(), args.app, reached, restore.commit, echo)  # read back
+    if shown:
+        print(f"error: after the restore of {args.app} to {restore.commit}, {shown}; an admin must act")
+        restored = short_commit(restore.commit)
+        reason = f"wave {number} ({failed}) failed; the restore of {restored} did not take ({shown})"
         write_dotenv(args.dotenv, {"DEPLOY_RESULT": "failed", "GITOPS_REASON": reason})
         return EXIT_FAILED
     reason = (

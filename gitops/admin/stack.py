@@ -53,6 +53,13 @@ def _summary_json(summary: auto.UpdateSummary) -> dict[str, Any]:
     }
 
 
+def cli_lines(on_output: Callable[[str], None]) -> Callable[[str], None]:
+    """The Automation API hands on each line of the CLI's output without its newline; ``on_output`` takes
+    text as written (our own messages end their lines), so the CLI's lines get theirs back: a job log shows
+    the engine's output line by line, not as one line."""
+    return lambda line: on_output(f"{line}\n")
+
+
 @dataclass(frozen=True)
 class Snapshot:
     """What the backend holds for a stack now (``pulumi stack export``, one CLI call): its outputs, and what an
@@ -109,7 +116,7 @@ class StackAdmin:
     def destroy_and_remove(self, message: str, on_output: Callable[[str], None]) -> None:
         """Delete everything the stack declared, then the stack itself (``pulumi destroy`` + ``stack rm``)."""
         with holding_lease(self.locks, message):
-            self._stack.destroy(message=message, on_output=on_output)
+            self._stack.destroy(message=message, on_output=cli_lines(on_output))
         self._stack.workspace.remove_stack(self.name)
 
     def remove_if_empty(self, on_output: Callable[[str], None]) -> bool:
@@ -236,7 +243,7 @@ class StackAdmin:
         upsert (pulumi-kubernetes ``pkg/await/await.go``, ``Creation``: "we always send a PATCH request during
         creates with SSA enabled"), so the object it may have made is adopted, not duplicated or refused."""
         with holding_lease(self.locks, message):
-            self._stack.refresh(message=message, clear_pending_creates=True, on_output=on_output)
+            self._stack.refresh(message=message, clear_pending_creates=True, on_output=cli_lines(on_output))
 
     def outputs(self) -> dict[str, Any]:
         try:
@@ -284,14 +291,15 @@ class StackAdmin:
                 # refresh that runs the program (with this update's event: it registers the app's components
                 # and their clusters' providers) reads exactly the targets, and no dead cluster elsewhere
                 self._stack.refresh(
-                    message=f"{message} (refresh first)", on_output=on_output, target=targets, target_dependents=True,
+                    message=f"{message} (refresh first)", on_output=cli_lines(on_output), target=targets,
+                    target_dependents=True,
                     run_program=True, config_file=config_file,
                 )  # fmt: skip
                 refresh = False
             try:
                 self._stack.up(
                     message=recorded,
-                    on_output=on_output,
+                    on_output=cli_lines(on_output),
                     config_file=config_file,
                     target=targets,
                     target_dependents=True if targets else None,

@@ -66,3 +66,18 @@ def parse_registry_credentials(
                 )
         found[app] = RegistryCredential(entry["username"], entry["token"])
     return found
+
+
+def check_token_rotation(environment: str, rotation: str, retiring: str | None, recorded: str | None) -> None:
+    """A rotation of staging/prod pull tokens is explicit: their deploy tokens are protected (deleting one
+    revokes what every running pod's next image pull needs), so the old tokens stay registered, unprotected,
+    for the update that moves the pull Secrets to the new ones, and go in the next. Refused before anything
+    changes: a rotation name changed with the old one not named as retiring."""
+    if recorded is None or recorded == rotation or retiring == recorded:
+        return
+    raise ConfigError(
+        f"refused: gitops:gitlab.registry_token_rotation of {environment} changed from {recorded!r} to {rotation!r}, "
+        f"which would delete the protected {recorded!r} pull tokens in the same update. Rotate in two applies: "
+        f"first with gitlab.retiring_registry_token_rotation: {recorded!r} (the new tokens are created and the pull "
+        "Secrets moved to them; the old ones stay, unprotected), then without it (the old ones are deleted)"
+    )

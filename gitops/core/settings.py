@@ -12,7 +12,7 @@ from pydantic import AfterValidator, Field, ValidationInfo, field_validator, mod
 from gitops.core.catalog import Autoscaling, Catalog, EnvVars, Resources
 from gitops.core.environments import Environment
 from gitops.core.errors import ConfigError, listing
-from gitops.core.validation import Quantity, StrictModel, parse_model, require_dns_label
+from gitops.core.validation import ROTATION, Quantity, StrictModel, parse_model, require_dns_label
 
 NAMESPACE = "gitops"
 KUBECONFIG_PREFIX = "kubeconfig-"
@@ -181,7 +181,19 @@ class GitLabSettings(StrictModel):
     slack: Slack | None = None
     pipeline_email_recipients: list[str] = []
     # part of each registry deploy token's name: change it to rotate every pull credential of the stack
-    registry_token_rotation: str = Field(default="1", pattern=r"^[a-z0-9][a-z0-9-]{0,19}$")
+    registry_token_rotation: str = Field(default="1", pattern=ROTATION)
+    # staging/prod: the rotation being replaced, kept (unprotected, unused) for the one update that moves the
+    # pull Secrets to the new tokens; the next apply without it deletes the old tokens
+    retiring_registry_token_rotation: str | None = Field(default=None, pattern=ROTATION)
+
+    @model_validator(mode="after")
+    def _retiring_is_another_rotation(self) -> GitLabSettings:
+        if self.retiring_registry_token_rotation == self.registry_token_rotation:
+            raise ValueError(
+                f"retiring_registry_token_rotation {self.retiring_registry_token_rotation!r} is the rotation in use; "
+                "it names the one being replaced (or remove it)"
+            )
+        return self
 
 
 class EmailSettings(StrictModel):

@@ -6,6 +6,7 @@ clear error (``parse_outputs``), then checked against the environment and catalo
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -15,10 +16,11 @@ from pydantic import AfterValidator, Field, ValidationError
 
 from gitops.core.engine import EngineVersion, engine_from_output
 from gitops.core.errors import StateError, bounded
-from gitops.core.validation import DIGEST, FULL_SHA, StrictModel, require_branch_name
+from gitops.core.validation import DIGEST, FULL_SHA, ROTATION, StrictModel, require_branch_name
 
 STATE_OUTPUTS = ("releases", "previews", "holds")
 ENGINE_OUTPUT = "engine"
+ROTATION_OUTPUT = "pullTokenRotation"  # staging/prod: the registry_token_rotation its pull tokens carry
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 REPAIR = (
     "repair the stack outputs from the last good update: `pulumi stack history` names it; "
@@ -153,15 +155,19 @@ class CarriedState:
     state: StackState
     recorded: bool
     engine: EngineVersion | None = None
+    token_rotation: str | None = None  # None: not recorded (a stack from before it was, or one without GitLab)
 
 
 def parse_outputs(outputs: Mapping[str, Any] | None) -> CarriedState:
     """Read a previous update's exports; any malformed value is one StateError naming it and the repair."""
     outputs = outputs or {}
     engine = engine_from_output(outputs.get(ENGINE_OUTPUT))
+    rotation = outputs.get(ROTATION_OUTPUT)
+    if rotation is not None and not (isinstance(rotation, str) and re.fullmatch(ROTATION, rotation)):
+        raise StateError(f"stack output {ROTATION_OUTPUT} is {bounded(repr(rotation))}, not a rotation name; {REPAIR}")
     present = [k for k in STATE_OUTPUTS if outputs.get(k) is not None]
     if not present:
-        return CarriedState(StackState(), recorded=False, engine=engine)
+        return CarriedState(StackState(), recorded=False, engine=engine, token_rotation=rotation)
     if len(present) != len(STATE_OUTPUTS):
         missing = ", ".join(k for k in STATE_OUTPUTS if k not in present)
         raise StateError(
@@ -175,6 +181,7 @@ def parse_outputs(outputs: Mapping[str, Any] | None) -> CarriedState:
         ),
         recorded=True,
         engine=engine,
+        token_rotation=rotation,
     )
 
 

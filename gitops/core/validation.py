@@ -19,6 +19,7 @@ os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
+ROTATION = r"^[a-z0-9][a-z0-9-]{0,19}$"  # a registry token rotation name (part of the token names)
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 MAX_BRANCH = 255
 # Kubernetes resource.Quantity: <number><suffix>, suffix binary (Ki..Ei), decimal (n u m k M G T P E) or exponent.

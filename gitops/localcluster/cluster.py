@@ -240,13 +240,18 @@ class LocalClusters:
             _signal(pid, signal.SIGKILL)
 
     def restart(self, name: str) -> None:
-        """Start a stopped process again with the same arguments (same port, same data); an API server is
-        waited for until it serves."""
+        """Start a stopped process again with the same arguments (same port, same data). An API server is
+        waited for until its cluster works again: it serves, and its controllers, scheduler and kwok have
+        re-established their watches. client-go backs off up to 30 s between reconnects, so after an outage
+        they come back well after the server does; a release in between meets a cluster that does not act
+        yet (its rollout then fails at the deadline, as it would on a real cluster)."""
         _, argv = self.started[name]
         log = self._spawn(name, argv, self.folder / "logs")
         cluster = name.removesuffix("-apiserver")
         if name.endswith("-apiserver") and cluster in self.clusters:
-            _wait(f"{cluster} API server", _api_ready(self.client(cluster)), START_TIMEOUT, log)
+            client = self.client(cluster)
+            _wait(f"{cluster} API server", _api_ready(client), START_TIMEOUT, log)
+            _probe_rollout(client, self.folder / "logs" / f"{cluster}-controller-manager.log")
 
     def _boot(self, clusters: Sequence[tuple[str, str]], tools: Mapping[str, Path], pki: Pki, logs: Path) -> None:
         etcd_port, peer_port = free_port(), free_port()
@@ -407,6 +412,35 @@ def _api_ready(client: KubeClient) -> Callable[[], bool]:
 def _default_service_account(client: KubeClient) -> bool:
     """The controller manager works once it has created the default namespace's service account."""
     return client.find("/api/v1/namespaces/default/serviceaccounts/default") is not None
+
+
+PROBE = {
+    "apiVersion": "apps/v1",
+    "kind": "Deployment",
+    "metadata": {"name": "gitops-probe", "namespace": "default"},
+    "spec": {
+        "replicas": 1,
+        "selector": {"matchLabels": {"app": "gitops-probe"}},
+        "template": {
+            "metadata": {"labels": {"app": "gitops-probe"}},
+            "spec": {"containers": [{"name": "probe", "image": "registry.example.com/probe@" + "sha256:" + "0" * 64}]},
+        },
+    },
+}
+
+
+def _probe_rollout(client: KubeClient, log: Path) -> None:
+    """A throw-away Deployment rolled out to a ready pod: the deployment and replica-set controllers, the
+    scheduler and kwok all act again."""
+    path = "/apis/apps/v1/namespaces/default/deployments"
+    client.create(path, PROBE)
+
+    def available() -> bool:
+        status = client.get(f"{path}/gitops-probe").get("status", {})
+        return bool(status.get("availableReplicas") == 1)
+
+    _wait("the controllers after a restart (a probe Deployment)", available, START_TIMEOUT, log)
+    client.delete(f"{path}/gitops-probe")
 
 
 def _node_ready(client: KubeClient) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
@@ -51,6 +52,24 @@ def object_state(kind: str, item: Mapping[str, Any]) -> str:
     )
 
 
+def bounded_run(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run a command in a process group of its own; one that outlasts COMMAND_TIMEOUT is killed with its
+    whole group (the CLI and its plugins too) and fails the test with the output it had written so far."""
+    process = subprocess.Popen(
+        list(argv), cwd=cwd, env=dict(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdin=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        stdout, stderr = process.communicate(timeout=COMMAND_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        stdout, stderr = process.communicate()
+        raise AssertionError(
+            f"{' '.join(argv)} hung for {COMMAND_TIMEOUT}s\n--- stdout\n{stdout[-8000:]}\n--- stderr\n{stderr[-3000:]}"
+        ) from None
+    return subprocess.CompletedProcess(list(argv), process.returncode, stdout, stderr)
+
+
 def digest(n: int) -> str:
     """A distinct, valid image digest per build number."""
     return "sha256:" + f"{n:064x}"
@@ -70,7 +89,13 @@ class World:
         return self.project.workdir
 
     def env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-        base = {k: v for k, v in os.environ.items() if not k.startswith(("PULUMI_", "CI_", "GITOPS_"))}
+        # nothing of the test runner's own settings: a job's image sets no PYTHONUNBUFFERED either, so its
+        # output reaches the job log only as gitops writes it out (line by line, gitops.cli)
+        base = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("PULUMI_", "CI_", "GITOPS_")) and k != "PYTHONUNBUFFERED"
+        }
         return {**base, **self.project.env, "GITOPS_NOTIFY_CONFIG": '{"gitlab_card": false}', **(extra or {})}
 
     def run(
@@ -81,15 +106,7 @@ class World:
         check: bool = True,
         cwd: Path | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(
-            list(argv),
-            cwd=cwd or self.workdir,
-            env=self.env(extra),
-            capture_output=True,
-            text=True,
-            timeout=COMMAND_TIMEOUT,
-            stdin=subprocess.DEVNULL,
-        )
+        done = bounded_run(list(argv), cwd=cwd or self.workdir, env=self.env(extra))
         if check and done.returncode != 0:
             raise AssertionError(
                 f"{' '.join(argv)} exited {done.returncode}\n--- stdout\n{done.stdout[-6000:]}\n"
@@ -135,15 +152,8 @@ class World:
     ) -> subprocess.CompletedProcess[str]:
         """``ci/release.sh deploy`` exactly as the staging/prod job of ci/pipeline.yml runs it."""
         env = self.release_env(stack, app, commit, image_digest=image_digest, branch=branch)
-        done = subprocess.run(
-            self.release_argv(stack, app, commit, image_digest=image_digest),
-            cwd=env["CI_PROJECT_DIR"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=COMMAND_TIMEOUT,
-            stdin=subprocess.DEVNULL,
-        )
+        done = bounded_run(self.release_argv(stack, app, commit, image_digest=image_digest),
+                           cwd=Path(env["CI_PROJECT_DIR"]), env=env)  # fmt: skip
         if check and done.returncode != 0:
             raise AssertionError(f"release.sh exited {done.returncode}\n{done.stdout[-6000:]}\n{done.stderr[-3000:]}")
         return done
