@@ -48,7 +48,10 @@ class Application(pulumi.ComponentResource):
         super().__init__("gitops:app:Application", name, None, opts)
         child = pulumi.ResourceOptions(parent=self, provider=provider, deleted_with=namespace, depends_on=[namespace])
         w = workload
-        meta = {"namespace": w.namespace, "labels": w.labels, "annotations": {**w.annotations, **OWNED}}
+        # what a release does not change carries nothing of the commit (it stays untouched: no update step,
+        # no Service await); the Deployment and the migration Job carry the version (``release_meta``)
+        meta = {"namespace": w.namespace, "labels": w.stable_labels, "annotations": {**w.stable_annotations, **OWNED}}
+        release_meta = {**meta, "labels": w.labels, "annotations": {**w.annotations, **OWNED}}
 
         pull = k8s.core.v1.Secret(
             f"{name}-pull",
@@ -69,10 +72,10 @@ class Application(pulumi.ComponentResource):
         template_annotations: dict[str, Any] = dict(w.annotations)
         if credentials.secrets:  # a changed secret changes the template, so the pods roll
             template_annotations[SECRETS_CHECKSUM] = _checksum(credentials.secrets)
-        migration = self._migration(name, w, meta, provider, namespace, needs) if w.spec.migration else None
+        migration = self._migration(name, w, release_meta, provider, namespace, needs) if w.spec.migration else None
         self.deployment = k8s.apps.v1.Deployment(
             f"{name}-deploy",
-            metadata={**meta, "name": w.spec.name},
+            metadata={**release_meta, "name": w.spec.name},
             spec={
                 # under an HPA the replica count is the HPA's: not declared at all, so `pulumi up`
                 # (server-side apply) does not own the field and never resets it
@@ -192,7 +195,7 @@ class Application(pulumi.ComponentResource):
     def _ingress(
         self, name: str, w: Workload, ingress: Ingress, meta: dict[str, Any], child: pulumi.ResourceOptions
     ) -> k8s.networking.v1.Ingress:
-        annotations = {**w.annotations, **OWNED}
+        annotations = {**w.stable_annotations, **OWNED}
         tls: list[dict[str, Any]] = []
         if ingress.tls_issuer:
             annotations["cert-manager.io/cluster-issuer"] = ingress.tls_issuer

@@ -13,10 +13,9 @@ from gitops.core.workloads import Workload
 
 
 def _namespace_spec(w: Workload, settings: StackSettings) -> NamespaceSpec:
-    labels = {k: v for k, v in w.labels.items() if k != "app.kubernetes.io/version"}
     return NamespaceSpec(
         name=w.namespace,
-        labels={**labels, "gitops/environment": w.environment},
+        labels={**w.stable_labels, "gitops/environment": w.environment},
         annotations={"gitops/branch": w.branch},
         app_port=w.spec.port,
         access=settings.access,

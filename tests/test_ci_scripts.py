@@ -99,7 +99,8 @@ def test_a_merged_results_pipeline_deploys_the_mr_source_commit(
     assert f"gitops:commit={shas['feature/x']}" in config_of(calls) and "gitops:branch=feature/x" in config_of(calls)
     (up,) = [c for c in calls if c.startswith("up ") or " up " in c]
     assert f"--stack {stack}" in up, "the preview's own stack"
-    assert any(c.endswith("config --show-secrets --json --stack preview") for c in calls), "settings copied"
+    assert "gitops:domain=preview.example.com" in config_of(calls), "the shared preview stack's settings, copied"
+    assert not any(c.startswith("config ") for c in calls), "copied as a file: no CLI call"
     assert "DEPLOY_URL=https://" + stack.removeprefix("preview-") + ".preview.example.com" in out
 
 

@@ -1,5 +1,6 @@
 """The whole program, per stack file, under Pulumi's mock engine (gitops.offline.engine)."""
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -231,3 +232,25 @@ def test_unknown_invoke_fails_the_run(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(program, "main", invoking_program)
     with pytest.raises(UnknownInvokeError, match="kubernetes:yaml:decode"):
         run_program("prod", StackConfig(), root=ROOT, now=NOW)
+
+
+@pytest.mark.parametrize("stack", ["staging", "preview"])
+def test_a_new_commit_changes_only_the_deployment_and_the_migration_job(stack: str, tmp_path: Path) -> None:
+    """Every other object of the app (Service, Ingress, Secrets, ServiceAccount, PDB, HPA, NetworkPolicies, the
+    namespace) carries nothing of the commit, so a release leaves it untouched: no update step, no Service
+    await. The Deployment and the migration Job carry the version."""
+    git = GitRepo(tmp_path / "api")
+    branch = EVENT_BRANCH[stack]
+    git.checkout(branch, create_from="master")
+    first = git.commit("first")
+    before = run(stack, repo=git.path, app="api", commit=first, branch=branch)
+    second = git.commit("second")
+    after = run(stack, repo=git.path, app="api", commit=second, branch=branch, previous=before.outputs)
+
+    old, new = k8s_inputs(before), k8s_inputs(after)
+    assert len(new) > 8 and set(old) <= set(new)
+    changed = {new[urn]["kind"] for urn in new if old.get(urn) != new[urn]}
+    assert changed == {"Deployment", "Job"}, changed
+    for inputs in new.values():
+        if inputs["kind"] not in ("Deployment", "Job"):
+            assert second[:12] not in json.dumps(inputs), inputs["kind"]

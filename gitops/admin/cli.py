@@ -15,6 +15,8 @@ import copy
 import os
 import shutil
 import signal
+import sys
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +51,18 @@ class GuardedCommand(auto.PulumiCommand):
         additional_env: Mapping[str, str],
         on_output: Any = None,
         on_error: Any = None,
+    ) -> auto.CommandResult:
+        if not os.environ.get("GITOPS_TRACE_CLI"):
+            return self._run(args, cwd, additional_env, on_output, on_error)
+        started = time.perf_counter()
+        try:
+            return self._run(args, cwd, additional_env, on_output, on_error)
+        finally:  # what each CLI call of a command costs (benchmarks/, or an admin asking why a job is slow)
+            words = " ".join(a for a in args if not a.startswith("-"))[:60]
+            print(f"[cli] pulumi {words}: {time.perf_counter() - started:.2f}s", file=sys.stderr, flush=True)
+
+    def _run(
+        self, args: list[str], cwd: str, additional_env: Mapping[str, str], on_output: Any, on_error: Any
     ) -> auto.CommandResult:
         if self.guarded is None:
             return self.inner.run(args, cwd, additional_env, on_output, on_error)

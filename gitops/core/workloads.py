@@ -59,20 +59,26 @@ class Workload:
         return {"app.kubernetes.io/name": self.spec.name, "app.kubernetes.io/instance": self.key}
 
     @property
+    def stable_labels(self) -> dict[str, str]:
+        """The labels of the objects a release does not change (Service, Ingress, Secrets, PDB, ...): nothing
+        of the commit, so a new release leaves them untouched (no update, no Service await)."""
+        return {**self.selector, "app.kubernetes.io/part-of": PART_OF, "app.kubernetes.io/managed-by": MANAGED_BY}
+
+    @property
     def labels(self) -> dict[str, str]:
-        return {
-            **self.selector,
-            "app.kubernetes.io/version": self.commit,
-            "app.kubernetes.io/part-of": PART_OF,
-            "app.kubernetes.io/managed-by": MANAGED_BY,
-        }
+        """The labels of what a release changes anyway (the Deployment, its pods, the migration Job): the
+        version, which is what ``status`` reads back from each cluster."""
+        return {**self.stable_labels, "app.kubernetes.io/version": self.commit}
+
+    @property
+    def stable_annotations(self) -> dict[str, str]:
+        return {f"{ANNOTATION_PREFIX}/branch": self.branch, f"{ANNOTATION_PREFIX}/environment": self.environment}
 
     @property
     def annotations(self) -> dict[str, str]:
         return {
-            f"{ANNOTATION_PREFIX}/branch": self.branch,
+            **self.stable_annotations,
             f"{ANNOTATION_PREFIX}/commit": self.commit,
-            f"{ANNOTATION_PREFIX}/environment": self.environment,
             **({f"{ANNOTATION_PREFIX}/digest": self.digest} if self.digest else {}),
         }
 

@@ -252,6 +252,9 @@ class LocalClusters:
             client = self.client(cluster)
             _wait(f"{cluster} API server", _api_ready(client), START_TIMEOUT, log)
             _probe_rollout(client, self.folder / "logs" / f"{cluster}-controller-manager.log")
+        if name == "etcd":  # every API server is ready again once it reaches its storage
+            for each in self.clusters:
+                _wait(f"{each} API server after etcd", _api_ready(self.client(each)), START_TIMEOUT, log)
 
     def _boot(self, clusters: Sequence[tuple[str, str]], tools: Mapping[str, Path], pki: Pki, logs: Path) -> None:
         etcd_port, peer_port = free_port(), free_port()

@@ -23,6 +23,7 @@ from tests.e2e.world import World, digest
 IMAGE = "registry.example.com/shop/web"
 KILL_GRACE = 60  # GitLab Runner's grace period between SIGTERM and SIGKILL, shortened
 BACKEND_FAILURE_BOUND = 180  # a release on a failing backend ends within this (the rollout deadline is 30 s)
+COMMAND_TIMEOUT_BOUND = 300  # a release around a short storage outage ends within this
 
 
 def _start_release(world: World, stack: str, commit: str, image_digest: str) -> subprocess.Popen[str]:
@@ -372,3 +373,37 @@ def test_a_release_killed_while_wave_1_bakes_leaves_a_true_mid_rollout_and_runni
     assert _version(world, "prod-eu") == c2 and _version(world, "prod-us") == c2
     assert not world.outputs("prod")["releases"]["web"].get("behind")
     assert "MID-ROLLOUT" not in world.gitops("status", "--stack", "prod").stdout
+
+
+def test_etcd_restarted_mid_update_ends_the_release_in_bounded_time_and_the_next_one_lands(
+    world_factory: Callable[[Sequence[str]], World],
+) -> None:
+    """The clusters' storage (etcd) is killed while a release's Deployment update is in flight and is back
+    10 s later. Whatever the release makes of it (it may land, or fail and restore), it ends in bounded time
+    and leaves no lock and nothing pending; what the cluster runs is what the stack records, or ``status``
+    says it differs; the next release lands."""
+    world = world_factory(["staging"])
+    c1, c2, c3 = _commits(world, "first", "second", "third")
+    _staging_at(world, c1)
+
+    job = _start_release(world, "staging", c2, digest(2))
+    started = time.monotonic()
+    _until("the Deployment update of c2 reaching the API server", lambda: _version(world, "staging") == c2)
+    world.clusters.kill("etcd")
+    time.sleep(10)
+    world.clusters.restart("etcd")
+    out, _ = job.communicate(timeout=COMMAND_TIMEOUT_BOUND)
+    elapsed = time.monotonic() - started
+
+    assert elapsed < 240, f"the release took {elapsed:.0f}s around a 10 s etcd outage"
+    assert job.returncode in (0, 1), out[-4000:]  # landed, or failed and restored: never left half-way
+    assert not _locks(world, "staging") and not _pending(world, "staging") and not _leases(world)
+    recorded = world.outputs("staging")["releases"]["web"]["commit"]
+    assert recorded == (c2 if job.returncode == 0 else c1), out[-4000:]
+    assert _version(world, "staging") == recorded
+    status = world.gitops("status", "--stack", "staging").stdout
+    assert f"staging/web: the cluster runs {recorded[:8]}" in status and "DIFFERS" not in status, status
+
+    world.ci_release("staging", "web", c3, image_digest=digest(3))
+    assert _version(world, "staging") == c3
+    assert world.outputs("staging")["releases"]["web"]["commit"] == c3
