@@ -31,10 +31,8 @@ if [ "$action" = deploy ]; then
   args+=(--commit "$commit" --repo "$CI_PROJECT_DIR")
   # the digest the build job pushed (its dotenv): staging/prod require it, previews pin it when known
   if [ -n "${IMAGE_DIGEST:-}" ]; then args+=(--digest "$IMAGE_DIGEST"); fi
-  {
-    echo "DEPLOY_URL=$(cd "$engine" && "$python" -m gitops url --stack "$stack" --app "$app" --branch "$branch")"
-    echo "DEPLOY_JOB_URL=${CI_JOB_URL:-}"
-  } > "$dotenv"
+  # `gitops release` adds DEPLOY_URL (and the result) to it
+  echo "DEPLOY_JOB_URL=${CI_JOB_URL:-}" > "$dotenv"
 fi
 
 cd "$engine"

@@ -16,11 +16,10 @@ from typing import Any
 from pulumi import automation as auto
 
 from gitops.admin.commands import add_admin_commands
+from gitops.admin.shared import served_url
 from gitops.core.catalog import load_catalog
-from gitops.core.environments import environment_for_stack
 from gitops.core.errors import ConfigError, GitOpsError
-from gitops.core.naming import app_host, preview_host, preview_id, preview_stack
-from gitops.core.settings import settings_from_config
+from gitops.core.naming import preview_stack
 from gitops.core.stackfile import OFFLINE_SECRET, StackConfig, load_stack_config
 from gitops.core.state import StackState
 from gitops.notify.cli import add_notify_command
@@ -130,19 +129,8 @@ def _sample_event(app: str, repo: SampleRepo, commit: str, branch: str) -> dict[
 
 
 def cmd_url(args: argparse.Namespace) -> int:
-    """The URL a release is served at (CI writes it to deploy.env for the GitLab environment)."""
-    env = environment_for_stack(args.stack)
-    config = load_stack_config(PROJECT_ROOT, args.stack)
-    raw = {k.removeprefix("gitops:"): v for k, v in config.values.items() if k.startswith("gitops:")}
-    settings = settings_from_config(env, raw, source=f"Pulumi.{args.stack}.yaml")
-    load_catalog(PROJECT_ROOT / settings.catalog).app(args.app)
-    if env.is_preview:
-        if not args.branch:
-            raise ConfigError("--branch is required for the preview stack")
-        host = preview_host(preview_id(args.app, args.branch), settings.domain)
-    else:
-        host = app_host(args.app, settings.domain)
-    print(f"https://{host}")
+    """The URL a release is served at (``gitops release`` writes it to deploy.env itself)."""
+    print(served_url(PROJECT_ROOT, args.stack, args.app, args.branch))
     return 0
 
 

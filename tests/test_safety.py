@@ -190,7 +190,11 @@ def test_failed_release_is_restored_to_the_last_good_one(
         ("failed", f"deploy web@{m3[:8]} from master"),
         ("succeeded", f"restore web from {m3[:8]} to {m2[:8]}"),
     ]
-    assert dotenv.read_text() == f"DEPLOY_RESULT=failed\nGITOPS_REASON=failed; {m2[:8]} restored automatically\n"
+    assert (
+        dotenv.read_text()
+        == "DEPLOY_URL=https://web.example.com\n"
+        + f"DEPLOY_RESULT=failed\nGITOPS_REASON=failed; {m2[:8]} restored automatically\n"
+    )
     backend.fail_commits.clear()  # the cause is fixed: the same commit may be released again
     assert release_cli(backend, repo, m3, tmp_path / "again.env") == 0
     assert backend.outputs["releases"]["web"]["commit"] == m3
@@ -210,7 +214,7 @@ def test_first_release_that_fails_has_nothing_to_restore(master: tuple[GitRepo, 
     backend = prod_backend(repo, [])
     backend.fail_commits.add(m1)
     assert release_cli(backend, repo, m1, tmp_path / "deploy.env") == 2
-    assert (tmp_path / "deploy.env").read_text() == "DEPLOY_RESULT=failed\n"
+    assert (tmp_path / "deploy.env").read_text() == "DEPLOY_URL=https://web.example.com\nDEPLOY_RESULT=failed\n"
 
 
 def test_a_locked_stack_is_waited_for_then_released(

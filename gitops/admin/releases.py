@@ -4,8 +4,10 @@ scheduled sweep of previews."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from pulumi import automation as auto
@@ -26,17 +28,21 @@ from gitops.admin.shared import (
     locked_error,
     pulumi_cli,
     readable_state,
+    served_url,
     write_dotenv,
 )
 from gitops.admin.stack import StackAdmin
 from gitops.core.environments import environment_for_stack
-from gitops.core.errors import BackendError, ConfigError
+from gitops.core.errors import BackendError, ConfigError, GitOpsError
 from gitops.core.naming import preview_of_stack, short_commit
 
 
 def cmd_release(args: argparse.Namespace) -> int:
     """CI's deploy/stop: wait out the stack lock; restore the last good release if a deploy failed or the job
     was cancelled (SIGTERM) while its update ran."""
+    if args.action == "deploy":  # the report's link, written first: a refused or failed release has it too
+        with contextlib.suppress(GitOpsError):  # the release refuses what names no URL, and says why
+            write_dotenv(args.dotenv, {"DEPLOY_URL": served_url(args.root, args.stack, args.app, args.branch)})
     with forwarding_sigterm() as cancel:
         try:
             return _release(args, cancel)
@@ -69,7 +75,10 @@ def _release(args: argparse.Namespace, cancel: Cancellation) -> int:
     if env.is_preview:
         return _release_preview(args, event, message, wait)
     admin = admin_for(args)
-    snapshot, before = readable_state(admin)
+    with ThreadPoolExecutor(max_workers=1) as pool:  # two CLI reads at once: the preflight's kubeconfigs
+        kubeconfigs = pool.submit(admin.kubeconfigs)
+        snapshot, before = readable_state(admin)
+        kubeconfigs.result()
     live = before.state.releases.get(args.app) if before is not None else None
     settings = admin.settings()
     # every cluster of the stack (every wave) answers before the first object changes anywhere

@@ -12,8 +12,12 @@ from pulumi import automation as auto
 
 from gitops.admin.cli import GuardedCommand
 from gitops.admin.stack import Snapshot, StackAdmin, actor_name
+from gitops.core.catalog import load_catalog
 from gitops.core.environments import environment_for_stack
 from gitops.core.errors import ConfigError, GitOpsError
+from gitops.core.naming import app_host, preview_host, preview_id
+from gitops.core.settings import settings_from_config
+from gitops.core.stackfile import load_stack_config
 from gitops.core.state import CarriedState, parse_outputs
 
 EXIT_DRIFT = 3
@@ -106,3 +110,18 @@ def write_dotenv(path: str | None, values: dict[str, str]) -> None:
     if path:
         with Path(path).open("a", encoding="utf-8") as handle:
             handle.writelines(f"{key}={value}\n" for key, value in values.items())
+
+
+def served_url(root: Path, stack: str, app: str, branch: str | None) -> str:
+    """The URL a release of ``app`` is served at in ``stack`` (a preview's: per branch), from the stack file
+    and the catalog; ConfigError when they do not name it."""
+    env = environment_for_stack(stack)
+    config = load_stack_config(root, stack)
+    raw = {k.removeprefix("gitops:"): v for k, v in config.values.items() if k.startswith("gitops:")}
+    settings = settings_from_config(env, raw, source=f"Pulumi.{stack}.yaml")
+    load_catalog(root / settings.catalog).app(app)
+    if env.is_preview:
+        if not branch:
+            raise ConfigError("--branch is required for the preview stack")
+        return f"https://{preview_host(preview_id(app, branch), settings.domain)}"
+    return f"https://{app_host(app, settings.domain)}"

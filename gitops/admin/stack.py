@@ -94,6 +94,7 @@ class StackAdmin:
     ) -> None:
         self.name = stack
         self.root = root
+        self._kubeconfigs: dict[str, str] | None = None
         self.notes: list[str] = []  # what the next update's message records below its first line (the audit trail)
         self.lock_report = ""  # who held the stack's lock when this process last waited for it
         opts = auto.LocalWorkspaceOptions(pulumi_command=command)
@@ -358,10 +359,13 @@ class StackAdmin:
         return app_component_urns(self.name, self.project, names, app, env.name)
 
     def kubeconfigs(self) -> dict[str, str]:
-        """Each cluster's kubeconfig from the stack's secret config (``gitops:kubeconfig-<cluster>``)."""
-        values = self._stack.get_all_config()
-        prefix = f"{NAMESPACE}:{KUBECONFIG_PREFIX}"
-        return {k.removeprefix(prefix): v.value for k, v in values.items() if k.startswith(prefix)}
+        """Each cluster's kubeconfig from the stack's secret config (``gitops:kubeconfig-<cluster>``), read
+        once per command (a CLI call that decrypts: the stack file does not change while gitops runs)."""
+        if self._kubeconfigs is None:
+            values = self._stack.get_all_config()
+            prefix = f"{NAMESPACE}:{KUBECONFIG_PREFIX}"
+            self._kubeconfigs = {k.removeprefix(prefix): v.value for k, v in values.items() if k.startswith(prefix)}
+        return dict(self._kubeconfigs)
 
     @contextlib.contextmanager
     def _event_config(self, event: Mapping[str, str]) -> Iterator[str]:
