@@ -14,3 +14,11 @@ def test_the_real_engine_benchmark_runs(tools: dict[str, object]) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert "preview deploy with    2 live preview stacks" in done.stdout
     assert "gitops history on 3 real updates: 3 rows" in done.stdout
+
+
+def test_the_redeploy_floor_benchmark_runs(tools: dict[str, object]) -> None:
+    argv = [sys.executable, str(ROOT / "benchmarks" / "bench_redeploy_floor.py"), "--repeat", "1"]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=900, cwd=ROOT)
+    assert done.returncode == 0, done.stdout + done.stderr
+    last = done.stdout.strip().splitlines()[-1]
+    assert last.startswith("redeploy vs floor: preview ") and "two together / one = " in last, done.stdout
