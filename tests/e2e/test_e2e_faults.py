@@ -75,6 +75,17 @@ def _staging_at(world: World, *commits: str) -> None:
         world.ci_release("staging", "web", commit, image_digest=digest(n))
 
 
+def _prod_in_two_waves_at_c1(world: World, *, bake_seconds: int) -> tuple[str, str]:
+    """prod with wave 1 prod-eu (baked ``bake_seconds``) and wave 2 prod-us, web released at c1; (c1, c2)."""
+    waves = [{"clusters": ["prod-eu"], "bakeSeconds": bake_seconds}, {"clusters": ["prod-us"]}]
+    world.pulumi("config", "set", "--stack", "prod", "gitops:waves", json.dumps(waves))
+    world.gitops("init", "--stack", "prod")
+    repo = world.app_repo("web")
+    c1, c2 = repo.commit("first"), repo.commit("second")
+    world.ci_release("prod", "web", c1, image_digest=digest(1))
+    return c1, c2
+
+
 def _commits(world: World, *messages: str) -> list[str]:
     repo = world.app_repo("web")
     commits = [repo.commit(message) for message in messages]
@@ -140,14 +151,32 @@ def test_an_admin_applying_by_hand_during_a_ci_release_waits_for_it_and_repairs_
 
     job = _start_release(world, "staging", c2, digest(2))
     _until("the Deployment update of c2 reaching the API server", lambda: _version(world, "staging") == c2)
-    _until("the release's steps in flight in the checkpoint", lambda: bool(_pending(world, "staging")), timeout=30)
-    applied = world.gitops("apply", "--stack", "staging", extra={"GITOPS_LOCK_WAIT_SECONDS": "300"}, check=False)
+    # a release takes seconds: its CLI is frozen (SIGSTOP, a slow runner) so the apply surely meets it in flight
+    cli = json.loads(_locks(world, "staging")[0].read_text())["pid"]
+    os.kill(cli, signal.SIGSTOP)
+    try:
+        assert _pending(world, "staging"), "the release's steps in flight are in the checkpoint"
+        apply = subprocess.Popen(
+            [str(world.workdir / ".venv" / "bin" / "python"), "-m", "gitops", "apply", "--stack", "staging"],
+            cwd=world.workdir, env=world.env({"GITOPS_LOCK_WAIT_SECONDS": "300"}), stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        assert apply.stdout is not None
+        said = []
+        for line in apply.stdout:
+            said.append(line)
+            if "stack staging is locked by another update; waiting" in line:
+                break
+    finally:
+        os.kill(cli, signal.SIGCONT)
+    rest, _ = apply.communicate(timeout=300)
+    applied = "".join(said) + rest
     released, _ = job.communicate(timeout=300)
 
     assert job.returncode == 0, released[-4000:]
-    assert applied.returncode == 0, f"{applied.stdout[-4000:]}\n{applied.stderr[-3000:]}"
-    assert "stack staging is locked by another update; waiting" in applied.stdout, applied.stdout[-3000:]
-    assert "interrupted" not in applied.stdout + applied.stderr, applied.stdout[-3000:]
+    assert apply.returncode == 0, applied[-4000:]
+    assert "stack staging is locked by another update; waiting" in applied, applied[-3000:]
+    assert "interrupted" not in applied, applied[-3000:]
     assert _version(world, "staging") == c2
     assert world.outputs("staging")["releases"]["web"]["commit"] == c2
     assert not _pending(world, "staging") and not _locks(world, "staging") and not _leases(world)
@@ -267,12 +296,7 @@ def test_a_cluster_dying_mid_rollout_of_wave_2_fails_in_bounded_time_and_the_nex
     a bound, puts the previous release back where it can (prod-eu), names the cluster it could not restore;
     ``status`` shows it. Once prod-us is back, the next release lands on both."""
     world = world_factory(["prod"])
-    waves = [{"clusters": ["prod-eu"], "bakeSeconds": 0}, {"clusters": ["prod-us"]}]
-    world.pulumi("config", "set", "--stack", "prod", "gitops:waves", json.dumps(waves))
-    world.gitops("init", "--stack", "prod")
-    repo = world.app_repo("web")
-    c1, c2 = repo.commit("first"), repo.commit("second")
-    world.ci_release("prod", "web", c1, image_digest=digest(1))
+    c1, c2 = _prod_in_two_waves_at_c1(world, bake_seconds=0)
 
     job = _start_release(world, "prod", c2, digest(2))
     started = time.monotonic()
@@ -345,12 +369,7 @@ def test_a_release_killed_while_wave_1_bakes_leaves_a_true_mid_rollout_and_runni
     lock or pending operation is left; the stack records prod-eu at c2 and prod-us still at c1, which is what
     the clusters run, and ``status`` says so. The same job run again completes the rollout."""
     world = world_factory(["prod"])
-    waves = [{"clusters": ["prod-eu"], "bakeSeconds": 20}, {"clusters": ["prod-us"]}]
-    world.pulumi("config", "set", "--stack", "prod", "gitops:waves", json.dumps(waves))
-    world.gitops("init", "--stack", "prod")
-    repo = world.app_repo("web")
-    c1, c2 = repo.commit("first"), repo.commit("second")
-    world.ci_release("prod", "web", c1, image_digest=digest(1))
+    c1, c2 = _prod_in_two_waves_at_c1(world, bake_seconds=20)
 
     job = _start_release(world, "prod", c2, digest(2))
     assert job.stdout is not None
