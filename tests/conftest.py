@@ -1,5 +1,6 @@
-"""Shared fixtures: a real app repository per test."""
+"""Shared fixtures: a real app repository per test; no test leaves files in the repository."""
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,3 +19,18 @@ def no_real_notifications(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture()
 def web_repo(tmp_path: Path) -> tuple[GitRepo, dict[str, str]]:
     return standard_repo(tmp_path / "web")
+
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True, scope="session")
+def repository_untouched() -> Iterator[None]:
+    """A test that writes a stack file into the repository (a preview's, copied from the shared stack) would
+    leave it to be committed by mistake: the session fails instead."""
+    before = set(REPO.glob("Pulumi.*.yaml"))
+    yield
+    added = sorted(p.name for p in set(REPO.glob("Pulumi.*.yaml")) - before)
+    for name in added:
+        (REPO / name).unlink()
+    assert not added, f"tests wrote stack files into the repository (now removed): {added}"

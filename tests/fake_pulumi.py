@@ -298,6 +298,7 @@ class FakePulumiCommand(auto.PulumiCommand):
         if b.resource_count and not force:
             _fail("", f"error: '{stack}' still has resources; removal rejected. Possible actions: pulumi destroy")
         del self.project.stacks[stack]
+        (self.project.root / f"Pulumi.{stack}.yaml").unlink(missing_ok=True)  # as the CLI does (--preserve-config)
         return auto.CommandResult("", "", 0)
 
     def _start(self, b: FakeBackend) -> datetime:

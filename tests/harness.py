@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,15 @@ SHARED_PREVIEW: dict[str, Any] = {
 }
 # Test values for the secrets the sample catalog declares (each stack's gitops:appSecrets, a Pulumi secret).
 APP_SECRETS = {"web": {"SESSION_KEY": "test-session-key"}, "api": {"DATABASE_URL": "postgres://test@db/api"}}
+
+
+def deploy_repo_copy(folder: Path) -> Path:
+    """This repo's project and stack files, copied: a command that writes stack files (a preview's own,
+    copied from the shared stack's) writes them there, never into the repository the tests run from."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in [ROOT / "Pulumi.yaml", ROOT / "apps.yaml", *sorted(ROOT.glob("Pulumi.*.yaml"))]:
+        shutil.copy(path, folder / path.name)
+    return folder
 
 
 def digest_of(commit: str) -> str:

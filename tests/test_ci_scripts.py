@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import pytest
 
 from gitops.core.naming import preview_stack
 from tests.gitutil import GIT_ENV, GitRepo
-from tests.harness import ROOT
+from tests.harness import ROOT, deploy_repo_copy
 
 STANDIN = ROOT / "tests" / "standin"
 
@@ -37,7 +38,19 @@ def app_clone(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     return clone, shas
 
 
-def release(clone: Path, tmp_path: Path, action: str, **env: str) -> tuple[int, list[str], str]:
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The gitops image's folder (``GITOPS_HOME``): a copy of the engine, its virtualenv linked, as a preview's
+    release writes the preview's stack file beside ``Pulumi.yaml``."""
+    home = deploy_repo_copy(tmp_path_factory.mktemp("engine"))
+    for folder in ("gitops", "components"):
+        shutil.copytree(ROOT / folder, home / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "__main__.py", home / "__main__.py")
+    (home / ".venv").symlink_to(ROOT / ".venv")
+    return home
+
+
+def release(engine: Path, clone: Path, tmp_path: Path, action: str, **env: str) -> tuple[int, list[str], str]:
     log = tmp_path / "pulumi.log"
     log.unlink(missing_ok=True)
     (clone / "deploy.env").unlink(missing_ok=True)
@@ -45,7 +58,7 @@ def release(clone: Path, tmp_path: Path, action: str, **env: str) -> tuple[int, 
         **{k: v for k, v in os.environ.items() if not k.startswith(("CI_", "GITOPS_"))},
         "PATH": f"{STANDIN}:{os.environ['PATH']}",
         "PULUMI_STANDIN_LOG": str(log),
-        "GITOPS_HOME": str(ROOT),
+        "GITOPS_HOME": str(engine),
         "GITOPS_APP": "web",
         "CI_PROJECT_DIR": str(clone),
         **env,
@@ -65,11 +78,17 @@ def config_of(calls: list[str]) -> str:
 
 
 def test_a_push_to_latest_releases_that_commit_to_staging(
-    app_clone: tuple[Path, dict[str, str]], tmp_path: Path
+    engine: Path, app_clone: tuple[Path, dict[str, str]], tmp_path: Path
 ) -> None:
     clone, shas = app_clone
     code, calls, out = release(
-        clone, tmp_path, "deploy", GITOPS_STACK="staging", CI_COMMIT_REF_NAME="latest", CI_COMMIT_SHA=shas["latest"]
+        engine,
+        clone,
+        tmp_path,
+        "deploy",
+        GITOPS_STACK="staging",
+        CI_COMMIT_REF_NAME="latest",
+        CI_COMMIT_SHA=shas["latest"],
     )
     assert code == 0, out
     assert f"gitops:commit={shas['latest']}" in config_of(calls) and "gitops:branch=latest" in config_of(calls)
@@ -81,10 +100,11 @@ def test_a_push_to_latest_releases_that_commit_to_staging(
 
 
 def test_a_merged_results_pipeline_deploys_the_mr_source_commit(
-    app_clone: tuple[Path, dict[str, str]], tmp_path: Path
+    engine: Path, app_clone: tuple[Path, dict[str, str]], tmp_path: Path
 ) -> None:
     clone, shas = app_clone
     code, calls, out = release(
+        engine,
         clone,
         tmp_path,
         "deploy",
@@ -105,19 +125,22 @@ def test_a_merged_results_pipeline_deploys_the_mr_source_commit(
 
 
 def test_stop_needs_no_clone_and_says_when_there_is_nothing_to_stop(
-    app_clone: tuple[Path, dict[str, str]], tmp_path: Path
+    engine: Path, app_clone: tuple[Path, dict[str, str]], tmp_path: Path
 ) -> None:
     clone, _ = app_clone
-    code, calls, out = release(clone, tmp_path, "stop", GITOPS_STACK="preview", CI_COMMIT_REF_NAME="feature/gone")
+    code, calls, out = release(
+        engine, clone, tmp_path, "stop", GITOPS_STACK="preview", CI_COMMIT_REF_NAME="feature/gone"
+    )
     assert code == 0, out
     assert "nothing to stop" in out and not [c for c in calls if " up " in c or " destroy " in c]
 
 
 def test_a_failed_update_fails_the_job_and_says_so_for_the_report(
-    app_clone: tuple[Path, dict[str, str]], tmp_path: Path
+    engine: Path, app_clone: tuple[Path, dict[str, str]], tmp_path: Path
 ) -> None:
     clone, shas = app_clone
     code, _, out = release(
+        engine,
         clone,
         tmp_path,
         "deploy",

@@ -23,14 +23,22 @@ from gitops.core.stackfile import load_stack_config
 from gitops.offline.engine import ProgramRefused, run_program
 from tests.fake_pulumi import FakeProject, FakePulumiCommand
 from tests.gitutil import GitRepo, standard_repo
-from tests.harness import APP_SECRETS, NOW, ROOT, run
+from tests.harness import APP_SECRETS, NOW, ROOT, deploy_repo_copy, run
 
 Repo = tuple[GitRepo, dict[str, str]]
 
 
 @pytest.fixture()
-def project(monkeypatch: pytest.MonkeyPatch) -> FakeProject:
-    fake = FakeProject(ROOT, now=NOW)
+def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The deploy repo the commands run in: a copy, as each preview stack gets a stack file of its own."""
+    copy = deploy_repo_copy(tmp_path / "deploy")
+    monkeypatch.setattr("gitops.cli.PROJECT_ROOT", copy)
+    return copy
+
+
+@pytest.fixture()
+def project(root: Path, monkeypatch: pytest.MonkeyPatch) -> FakeProject:
+    fake = FakeProject(root, now=NOW)
     shared = fake.backend("preview")  # the shared preview stack: settings every preview copies, pull tokens
     shared.config["gitops:appSecrets"] = json.dumps(APP_SECRETS)
     shared.secret_config.add("gitops:appSecrets")
@@ -217,12 +225,12 @@ def namespaces_of(result: Any) -> set[str]:
 
 
 def test_a_refused_first_deploy_leaves_no_stack_and_status_says_what_to_run(
-    web_repo: Repo, capsys: pytest.CaptureFixture[str]
+    root: Path, web_repo: Repo, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Before the shared preview stack was ever applied, a preview deploy is refused (no pull token): the stack
     the deploy created is removed again, and ``status`` names the one command that fits the shared stack."""
     git, shas = web_repo
-    fresh = FakeProject(ROOT, now=NOW)
+    fresh = FakeProject(root, now=NOW)
     fresh.backend("preview")  # the shared stack exists (pulumi stack init) but was never applied
     assert deploy(fresh, git, "feature/login", shas["feature/login"]) == 2
     out = capsys.readouterr().out
@@ -252,8 +260,8 @@ def test_a_failed_redeploy_keeps_the_preview_stack(
     assert "removed" not in capsys.readouterr().out
 
 
-def test_a_stack_whose_state_owns_a_resource_is_never_removed_as_empty() -> None:
-    fake = FakeProject(ROOT, now=NOW)
+def test_a_stack_whose_state_owns_a_resource_is_never_removed_as_empty(root: Path) -> None:
+    fake = FakeProject(root, now=NOW)
     name = preview_stack("web", "feature/login")
     stack = fake.backend(name)
     stack.state_resources = [
@@ -261,11 +269,11 @@ def test_a_stack_whose_state_owns_a_resource_is_never_removed_as_empty() -> None
         {"urn": f"urn:pulumi:{name}::gitops::kubernetes:core/v1:Namespace::ns", "type": "kubernetes:core/v1:Namespace"},
     ]
     said: list[str] = []
-    assert StackAdmin(name, ROOT, FakePulumiCommand(fake)).remove_if_empty(said.append) is False
+    assert StackAdmin(name, root, FakePulumiCommand(fake)).remove_if_empty(said.append) is False
     namespace = f"urn:pulumi:{name}::gitops::kubernetes:core/v1:Namespace::ns"
     assert name in fake.stacks and said == [f"stack {name} is kept: its state holds 1 resource(s), {namespace} first\n"]
     stack.state_resources = [stack.state_resources[0], {"urn": "p", "type": "pulumi:providers:pulumi"}]
-    assert StackAdmin(name, ROOT, FakePulumiCommand(fake)).remove_if_empty(said.append) is True
+    assert StackAdmin(name, root, FakePulumiCommand(fake)).remove_if_empty(said.append) is True
     assert name not in fake.stacks
 
 

@@ -17,7 +17,7 @@ from gitops.core import gitrepo
 from gitops.core.gitrepo import MergeMemo, SourceRepo
 from tests.fake_pulumi import FakeProject
 from tests.gitutil import GIT_ENV, GitRepo
-from tests.test_preview_lifecycle import cli, deploy, live, project  # noqa: F401  (the fixture)
+from tests.test_preview_lifecycle import cli, deploy, live, project, root  # noqa: F401  (the fixtures)
 
 BRANCHES = ["feature/a", "feature/b", "feature/c", "feature/d"]
 
@@ -125,8 +125,8 @@ def test_a_forged_memo_keeps_a_merged_branch_and_never_removes_an_unmerged_one(r
         "a memo naming a commit this clone does not hold is not used"
     )
     # a memo can claim nothing "merged": every merged answer comes from a walk of this clone
-    root = MergeMemo(frozenset({repo.git("rev-list", "--max-parents=0", "latest")}), {})
-    assert SourceRepo(repo.path).branch_facts(BRANCHES, "latest", root).merged == {"feature/c"}
+    first = MergeMemo(frozenset({repo.git("rev-list", "--max-parents=0", "latest")}), {})
+    assert SourceRepo(repo.path).branch_facts(BRANCHES, "latest", first).merged == {"feature/c"}
     # a frontier naming the branch's own tip hides the path to it: a, merged since, is kept, never removed
     first = SourceRepo(repo.path).branch_facts(BRANCHES, "latest")
     assert first.memo is not None
