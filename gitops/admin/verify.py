@@ -28,7 +28,7 @@ from typing import Protocol
 
 from gitops.core.catalog import AppSpec, Smoke
 from gitops.core.settings import Verify
-from gitops.notify.dispatch import within
+from gitops.core.timebox import within
 
 POLL_SECONDS = 2.0
 REQUEST_TIMEOUT = 10.0

@@ -10,14 +10,14 @@ from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from gitops.core.catalog import load_catalog
 from gitops.core.environments import environment_for_stack
 from gitops.core.settings import NotifySettings, StackSettings, settings_from_config
 from gitops.core.stackfile import load_stack_config
+from gitops.core.timebox import within
 from gitops.core.validation import parse_model
-from gitops.notify.dispatch import Outcome, channels_from, deliver, exit_code, health_of, redactor, within
+from gitops.notify.dispatch import Outcome, channels_from, deliver, exit_code, health_of, redactor
 from gitops.notify.render import plain_title
 from gitops.notify.report import ReleaseReport, report_from_ci
 
@@ -81,12 +81,3 @@ def cmd_notify(args: argparse.Namespace) -> int:
     code = exit_code(report, send(report, notify, environ, now, deadline=max(0.0, ends - time.monotonic())))
     print({0: "notify: done", 3: "notify: the release failed (reported)", 4: "notify: a notification failed"}[code])
     return code
-
-
-def add_notify_command(sub: Any) -> None:
-    notify = sub.add_parser("notify", help="report a release to the MR, commit status, DingTalk, Slack, email")
-    notify.add_argument("--from-ci", action="store_true", required=True, help="read the release from CI variables")
-    notify.add_argument("--reports", help="directory with JUnit XML reports")
-    notify.add_argument("--notify-config", help="JSON that replaces gitops:notify of the stack (for local tries)")
-    notify.add_argument("--now", help="ISO timestamp to use as the current time")
-    notify.set_defaults(func=cmd_notify)

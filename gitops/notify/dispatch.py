@@ -8,7 +8,7 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, TypeVar
+from typing import Protocol
 
 from gitops.core.settings import NotifySettings
 from gitops.notify.channels import DingTalk, Email, GitLabCard, Mention, Slack
@@ -29,9 +29,6 @@ class Outcome:
     channel: str
     ok: bool
     detail: str = ""
-
-
-T = TypeVar("T")
 
 
 def channels_from(
@@ -124,16 +121,6 @@ def exit_code(report: ReleaseReport, outcomes: list[Outcome]) -> int:
     if any(not o.ok for o in outcomes):
         return EXIT_NOTIFY_FAILED
     return EXIT_OK if report.ok else EXIT_RELEASE_FAILED
-
-
-def within(seconds: float, work: Callable[[], T], late: T) -> T:
-    """``work()`` in a daemon thread, given at most ``seconds``: a peer that answers one byte a second (no read
-    ever times out) cannot hold the process past the report's one deadline."""
-    box: list[T] = []
-    thread = threading.Thread(target=lambda: box.append(work()), daemon=True, name="notify-within")
-    thread.start()
-    thread.join(max(0.0, seconds))
-    return box[0] if box else late
 
 
 def health_of(url: str, path: str, timeout: float) -> str:

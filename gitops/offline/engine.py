@@ -23,6 +23,7 @@ from pulumi.runtime.rpc import _special_secret_sig, _special_sig_key
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
+from gitops.core.errors import GitOpsError
 from gitops.core.stackfile import StackConfig
 
 PROJECT = "gitops"
@@ -33,7 +34,7 @@ STACK_REFERENCE = "pulumi:pulumi:StackReference"
 ProgramMain = Callable[..., Awaitable[dict[str, Any]]]
 
 
-class ProgramRefused(Exception):  # noqa: N818 (a refusal, not a bug)
+class ProgramRefused(GitOpsError):  # noqa: N818 (a refusal, not a bug)
     """The program refused the update (as ``pulumi up`` would), with what it had registered by then."""
 
     def __init__(self, message: str, registered: list[Registered]) -> None:
