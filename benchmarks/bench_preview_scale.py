@@ -31,7 +31,7 @@ from gitops.core.stackfile import StackConfig, load_stack_config  # noqa: E402
 from gitops.offline.engine import run_program  # noqa: E402
 from tests.fake_pulumi import FakeProject, FakePulumiCommand, history_item  # noqa: E402
 from tests.gitutil import standard_repo  # noqa: E402
-from tests.harness import APP_SECRETS, SHARED_PREVIEW  # noqa: E402
+from tests.harness import APP_SECRETS, SHARED_PREVIEW, deploy_repo_copy  # noqa: E402
 
 NOW = datetime(2026, 3, 4, 12, 0)
 
@@ -51,8 +51,8 @@ def preview_outputs(index: int) -> tuple[str, dict[str, str]]:
     return key, preview
 
 
-def live_project(count: int) -> FakeProject:
-    project = FakeProject(ROOT, now=NOW)
+def live_project(count: int, root: Path) -> FakeProject:
+    project = FakeProject(root, now=NOW)
     project.backend("preview").outputs = {"releases": {}, "previews": {}, "holds": {}, **SHARED_PREVIEW}
     for index in range(count):
         key, preview = preview_outputs(index)
@@ -63,8 +63,9 @@ def live_project(count: int) -> FakeProject:
     return project
 
 
-def one_deploy(count: int, repo: Path, commit: str) -> tuple[int, int, float]:
-    project = live_project(count)
+def one_deploy(count: int, repo: Path, commit: str, root: Path) -> tuple[int, int, float]:
+    """One preview deploy in ``root``, a copy of the deploy repo (the preview's stack file is written there)."""
+    project = live_project(count, root)
     calls_before = len(project.calls)
     argv = ["release", "--stack", "preview", "--app", "web", "--branch", "feature/login", "--commit", commit]
     argv += ["--repo", str(repo)]
@@ -72,6 +73,7 @@ def one_deploy(count: int, repo: Path, commit: str) -> tuple[int, int, float]:
     with (
         mock.patch("gitops.admin.releases.preview_policy", lambda root: policy),
         mock.patch("gitops.admin.previews.utc_now", lambda: NOW),
+        mock.patch("gitops.cli.PROJECT_ROOT", root),
         contextlib.redirect_stdout(io.StringIO()),
     ):
         started = time.perf_counter()
@@ -106,11 +108,12 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         repo, shas = standard_repo(Path(tmp) / "web")
+        root = deploy_repo_copy(Path(tmp) / "deploy")
         print(
             "live previews | per-preview stack deploy: resources, CLI calls, wall | one shared stack: resources, wall"
         )
         for count in args.live:
-            resources, calls, elapsed = one_deploy(count, repo.path, shas["feature/login"])
+            resources, calls, elapsed = one_deploy(count, repo.path, shas["feature/login"], root)
             shared = "skipped" if args.skip_shared else "{} resources, {:.1f} s".format(*shared_stack_reapply(count))
             print(f"{count:>13} | {resources:>4} resources, {calls:>2} calls, {elapsed:5.2f} s | {shared}")
 
