@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from gitops.core.naming import preview_id, preview_stack  # noqa: E402
-from gitops.localcluster.project import tool_env  # noqa: E402
+from gitops.localcluster.project import file_backends, tool_env  # noqa: E402
 from gitops.localcluster.tools import build_tools  # noqa: E402
 from tests.e2e.world import World, start_world  # noqa: E402
 
@@ -82,7 +82,7 @@ def history(tools: dict[str, Path], updates: int, folder: Path) -> tuple[float, 
     (project / "Pulumi.yaml").write_text("name: gitops\nruntime:\n  name: python\n  options:\n    virtualenv: .venv\n")
     (project / "__main__.py").write_text(PROGRAM)
     (project / ".venv").symlink_to(ROOT / ".venv")
-    env = {**os.environ, **tool_env(folder, tools["pulumi"].parent)}
+    env = {**os.environ, **tool_env(folder, tools["pulumi"].parent), **file_backends(folder)["prod"]}
     (folder / "backend").mkdir()
 
     def pulumi(*args: str) -> None:

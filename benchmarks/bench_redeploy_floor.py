@@ -93,7 +93,7 @@ class Floor:
         )
         (self.folder / "__main__.py").write_text(FLOOR_PROGRAM)
         self.env = {
-            **world.env(),
+            **world.env(stack=cluster),  # the floor's stacks beside the program's, in that environment's backend
             "FLOOR_KUBECONFIG": str(world.clusters.clusters[cluster].kubeconfig),
             "FLOOR_OBJECTS": str(self.folder / "objects.json"),
         }

@@ -16,6 +16,14 @@ def no_real_notifications(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
+@pytest.fixture(autouse=True)
+def no_real_backend(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """gitops reads the backend the CLI would use (locks, the stack index): never the one a person running
+    the tests is logged in to. A test that wants a backend sets PULUMI_BACKEND_URL itself."""
+    monkeypatch.delenv("PULUMI_BACKEND_URL", raising=False)
+    monkeypatch.setenv("PULUMI_HOME", str(tmp_path_factory.getbasetemp() / "pulumi-home"))
+
+
 @pytest.fixture()
 def web_repo(tmp_path: Path) -> tuple[GitRepo, dict[str, str]]:
     return standard_repo(tmp_path / "web")
@@ -34,3 +42,4 @@ def repository_untouched() -> Iterator[None]:
     for name in added:
         (REPO / name).unlink()
     assert not added, f"tests wrote stack files into the repository (now removed): {added}"
+

@@ -125,8 +125,8 @@ def test_a_forged_memo_keeps_a_merged_branch_and_never_removes_an_unmerged_one(r
         "a memo naming a commit this clone does not hold is not used"
     )
     # a memo can claim nothing "merged": every merged answer comes from a walk of this clone
-    first = MergeMemo(frozenset({repo.git("rev-list", "--max-parents=0", "latest")}), {})
-    assert SourceRepo(repo.path).branch_facts(BRANCHES, "latest", first).merged == {"feature/c"}
+    initial = MergeMemo(frozenset({repo.git("rev-list", "--max-parents=0", "latest")}), {})
+    assert SourceRepo(repo.path).branch_facts(BRANCHES, "latest", initial).merged == {"feature/c"}
     # a frontier naming the branch's own tip hides the path to it: a, merged since, is kept, never removed
     first = SourceRepo(repo.path).branch_facts(BRANCHES, "latest")
     assert first.memo is not None

@@ -25,9 +25,11 @@ from typing import Any
 
 from pulumi import automation as auto
 
+from gitops.admin.backend_store import backend_url
 from gitops.admin.locks import child_pids
 
 GUARD = Path(__file__).with_name("pulumi-guard")
+DIY_PARALLEL = "PULUMI_DIY_BACKEND_PARALLEL"
 
 
 class GuardedCommand(auto.PulumiCommand):
@@ -64,6 +66,7 @@ class GuardedCommand(auto.PulumiCommand):
     def _run(
         self, args: list[str], cwd: str, additional_env: Mapping[str, str], on_output: Any, on_error: Any
     ) -> auto.CommandResult:
+        additional_env = {**additional_env, **postgres_safe_parallelism({**os.environ, **additional_env})}
         if self.guarded is None:
             return self.inner.run(args, cwd, additional_env, on_output, on_error)
         path = additional_env.get("PATH") or os.environ.get("PATH", "")
@@ -83,6 +86,20 @@ class GuardedCommand(auto.PulumiCommand):
             raise auto.errors.create_command_error(
                 auto.CommandResult("", f"error: `pulumi {words}` exited with no output ({str(exc).strip()[:200]})", 1)
             ) from None
+
+
+def postgres_safe_parallelism(environ: Mapping[str, str]) -> dict[str, str]:
+    """On a PostgreSQL backend, the CLI's parallel stack reads one at a time, unless set otherwise.
+
+    The backend's listing (pkg/backend/diy/postgres/bucket.go, ``ListPaged``) queries each row's metadata while
+    it still holds the listing's connection, and the pool has 2 x GOMAXPROCS connections; ``stack ls`` (and
+    anything that loads every stack) runs 10 such listings at once (``PULUMI_DIY_BACKEND_PARALLEL``, default 10).
+    With more stacks than half the pool, every connection waits for a second one: the CLI hangs for good (seen
+    here with 30 preview stacks on 2 cores). One at a time cannot starve the pool."""
+    url = backend_url(environ) or ""
+    if url.startswith(("postgres://", "postgresql://")) and not environ.get(DIY_PARALLEL):
+        return {DIY_PARALLEL: "1"}
+    return {}
 
 
 class JobCancelled(Exception):  # noqa: N818 (an event, not an error of ours)

@@ -1,17 +1,18 @@
 """The backend's stack locks and gitops' leases beside them: read them, keep a lease while an update runs,
 break a stale lock (the decisions are ``gitops.core.faults``).
 
-Only a backend whose objects this process can address is served: the file backend (``file://``), where a
-lock is ``.pulumi/locks/<org>/<project>/<stack>/<uuid>.json`` and a lease ``.gitops/leases/<org>/<project>/
-<stack>/<host>-<pid>-<id>.json``. On any other backend no lease is written and nothing is broken automatically;
-``gitops unlock`` then uses ``pulumi cancel`` (which deletes every lock of the stack).
+Served on every backend whose objects this process can address (``gitops.admin.backend_store``: a folder or
+a PostgreSQL table). A lock is ``.pulumi/locks/<org>/<project>/<stack>/<uuid>.json`` as the CLI writes it, a
+lease ``.gitops/leases/<org>/<project>/<stack>/<host>-<pid>-<id>.json`` and an audit note
+``.gitops/audit/<org>/<project>/<stack>/<time>-<host>-<pid>.txt``. On any other backend no lease is written and
+nothing is broken automatically; ``gitops unlock`` then uses ``pulumi cancel`` (which deletes every lock of the
+stack).
 """
 
 from __future__ import annotations
 
 import contextlib
 import getpass
-import json
 import os
 import socket
 import threading
@@ -20,112 +21,85 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import unquote, urlparse
 
+from gitops.admin.backend_store import Store, backend_store
 from gitops.core.errors import StateError
 from gitops.core.faults import LEASE_RENEW_SECONDS, Lease, LockFile, parse_lease, parse_lock
 
-LOCKS = Path(".pulumi") / "locks"
-LEASES = Path(".gitops") / "leases"
+LOCKS = ".pulumi/locks/"
+LEASES = ".gitops/leases/organization"
 FIRST_LOOK_SECONDS = 0.5
-NOTES = Path(".gitops") / "audit"
-
-
-def backend_url(environ: Mapping[str, str]) -> str | None:
-    """The backend the CLI uses: ``PULUMI_BACKEND_URL``, else the one ``pulumi login`` recorded."""
-    if environ.get("PULUMI_BACKEND_URL"):
-        return environ["PULUMI_BACKEND_URL"]
-    home = Path(environ.get("PULUMI_HOME") or Path.home() / ".pulumi")
-    try:
-        current = json.loads((home / "credentials.json").read_text(encoding="utf-8")).get("current")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return current if isinstance(current, str) and current else None
-
-
-def file_backend_root(url: str | None) -> Path | None:
-    """The folder of a ``file://`` backend (``file://~`` is the home folder), else None."""
-    if not url:
-        return None
-    parsed = urlparse(url)
-    if parsed.scheme != "file":
-        return None
-    path = unquote(parsed.netloc + parsed.path)
-    return Path(path).expanduser() if path else None
+NOTES = ".gitops/audit/organization"
 
 
 @dataclass(frozen=True)
 class BackendLocks:
-    """One stack's locks and leases in a file backend."""
+    """One stack's locks, leases and audit notes in a backend gitops can address."""
 
-    root: Path
+    store: Store
     project: str
     stack: str
 
     @classmethod
     def of(cls, environ: Mapping[str, str], project: str, stack: str) -> BackendLocks | None:
-        root = file_backend_root(backend_url(environ))
-        return cls(root, project, stack) if root is not None else None
+        store = backend_store(environ)
+        return cls(store, project, stack) if store is not None else None
 
     @property
     def where(self) -> str:
-        return f"file://{self.root}"
+        return self.store.where
 
     def locks(self) -> list[LockFile]:
         found = []
-        for path in sorted(self.root.glob(f"{LOCKS}/*/{self.project}/{self.stack}/*.json")):
+        for entry in self.store.entries(LOCKS):
+            parts = entry.key.split("/")  # .pulumi/locks/<org>/<project>/<stack>/<id>.json
+            if len(parts) != 6 or parts[3:5] != [self.project, self.stack] or not parts[5].endswith(".json"):
+                continue
             try:
-                found.append(parse_lock(str(path), path.read_text(encoding="utf-8")))
+                found.append(parse_lock(entry.key, self.store.read(entry.key)))
             except FileNotFoundError:  # released while we looked
                 continue
             except StateError:  # not a lock pulumi wrote: shown as held by nobody known, never broken alone
-                found.append(LockFile(str(path), "", "", -1, ""))
+                found.append(LockFile(entry.key, "", "", -1, ""))
         return found
 
     def leases(self) -> list[Lease]:
         found = []
-        for path in sorted(self._lease_dir().glob("*.json")):
+        for entry in self.store.entries(f"{self._lease_dir()}/"):
+            if not entry.key.endswith(".json"):
+                continue
             try:
-                found.append(parse_lease(str(path), path.read_text(encoding="utf-8")))
+                found.append(parse_lease(entry.key, self.store.read(entry.key)))
             except (FileNotFoundError, StateError):
                 continue
         return found
 
     def write_lease(self, lease: Lease) -> None:
-        """Atomically (a rename), so a reader never sees half a lease."""
-        path = Path(lease.key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(".partial")
-        partial.write_text(lease.to_json(), encoding="utf-8")
-        partial.replace(path)
+        self.store.write(lease.key, lease.to_json())
 
     def remove(self, key: str) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            Path(key).unlink()
+        self.store.remove(key)
 
     def add_note(self, text: str) -> None:
         """An audit note (a broken lock) the next update of this stack records in its message."""
-        folder = self.root / NOTES / "organization" / self.project / self.stack
-        folder.mkdir(parents=True, exist_ok=True)
         name = f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%f')}-{socket.gethostname()}-{os.getpid()}.txt"
-        (folder / name).write_text(text, encoding="utf-8")
+        self.store.write(f"{NOTES}/{self.project}/{self.stack}/{name}", text)
 
     def notes(self) -> list[tuple[str, str]]:
         """(key, text) of the audit notes no update has recorded yet, oldest first."""
-        folder = self.root / NOTES / "organization" / self.project / self.stack
         found = []
-        for path in sorted(folder.glob("*.txt")):
+        for entry in self.store.entries(f"{NOTES}/{self.project}/{self.stack}/"):
             with contextlib.suppress(FileNotFoundError):
-                found.append((str(path), path.read_text(encoding="utf-8").splitlines()[0][:500]))
+                found.append((entry.key, (self.store.read(entry.key).splitlines() or [""])[0][:500]))
         return found
 
     def lease_key(self, host: str, pid: int) -> str:
         """One key per update, not per process: a process that left an ended lease behind (its lock could not
         be removed) and updates again must not overwrite it."""
-        return str(self._lease_dir() / f"{host}-{pid}-{uuid.uuid4().hex[:12]}.json")
+        return f"{self._lease_dir()}/{host}-{pid}-{uuid.uuid4().hex[:12]}.json"
 
-    def _lease_dir(self) -> Path:
-        return self.root / LEASES / "organization" / self.project / self.stack
+    def _lease_dir(self) -> str:
+        return f"{LEASES}/{self.project}/{self.stack}"
 
 
 def process_identity() -> str:

@@ -7,17 +7,23 @@ different branches never wait on one another. This module drives the stacks thro
 
 from __future__ import annotations
 
+import functools
+import json
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import yaml
 from pulumi import automation as auto
 
-from gitops.admin.stack import StackAdmin, live_stacks
+from gitops.admin.backend_store import Entry, Store, backend_store
+from gitops.admin.stack import Snapshot, StackAdmin, live_stacks
 from gitops.admin.sweep_memo import load_memos, save_memos
 from gitops.core.environments import ENVIRONMENTS, INTEGRATION_BRANCH
-from gitops.core.errors import GitOpsError
+from gitops.core.errors import BackendError, GitOpsError
 from gitops.core.gitrepo import BranchFacts, MergeMemo, SourceRepo
 from gitops.core.naming import preview_of_stack, preview_stack, short_commit
 from gitops.core.planner import parse_timestamp
@@ -27,6 +33,8 @@ from gitops.core.stackfile import load_stack_config
 from gitops.core.state import Preview, parse_outputs
 
 SHARED_STACK = "preview"
+STACKS = ".pulumi/stacks"  # a DIY backend's checkpoints: <project>/<stack>.json
+META = ".pulumi/meta.yaml"  # version 1: stacks laid out per project
 Output = Callable[[str], None]
 
 
@@ -66,19 +74,81 @@ class PreviewFleet:
         return StackAdmin(name, self.root, self.command, create=create)
 
     def live(self, *, with_outputs: bool, on_output: Output) -> list[LiveStack]:
-        """The live preview stacks: one ``stack ls``; with outputs, one ``stack output`` per preview."""
+        """The live preview stacks (``stack_index``); with outputs, each preview's outputs from its checkpoint
+        (``checkpoint_outputs``: one read of them all), else one ``stack output`` per preview."""
         found = []
-        for summary in live_stacks(self.root, self.command):
-            key = preview_of_stack(summary.name)
+        stacks = [(name, preview_of_stack(name), last) for name, last in self.stack_index()]
+        carried = self.checkpoint_outputs() if with_outputs else {}
+        for name, key, last_update in stacks:
             if key is None:
                 continue
-            preview, problem = self._read_preview(summary.name, key, on_output) if with_outputs else (None, "")
-            found.append(LiveStack(summary.name, key, _naive(summary.last_update), preview, problem))
+            preview, problem = (
+                self._read_preview(name, key, carried.get(name), on_output) if with_outputs else (None, "")
+            )
+            found.append(LiveStack(name, key, last_update, preview, problem))
         return sorted(found, key=lambda s: s.stack)
 
-    def _read_preview(self, stack: str, key: str, on_output: Output) -> tuple[Preview | None, str]:
+    def checkpoint_outputs(self) -> dict[str, dict[str, Any]]:
+        """Every preview stack's outputs, read from the checkpoints in one backend read where gitops can address
+        them (a sweep over 1,000 previews made 2,000 CLI calls through `stack output`). Secret outputs show as
+        ``[secret]``, as `pulumi stack output` shows them; a checkpoint stored compressed is left to the CLI."""
+        store = self._project_store()
+        if store is None:
+            return {}
+        prefix = f"{STACKS}/{self.project}/preview-"
         try:
-            carried = parse_outputs(self.stack(stack).outputs())
+            texts = store.read_all(prefix, ".json")
+        except OSError as exc:
+            raise BackendError(f"the preview checkpoints of {self.project} cannot be read: {exc}") from None
+        found = {}
+        for key, text in texts.items():
+            name = key.removeprefix(f"{STACKS}/{self.project}/").removesuffix(".json")
+            try:
+                checkpoint = json.loads(text)
+                latest = (checkpoint.get("checkpoint") or {}).get("latest") or {}
+            except (ValueError, AttributeError):
+                continue  # unreadable here: the CLI is asked, and says what is wrong
+            found[name] = _shown(Snapshot.of(latest).outputs)
+        return found
+
+    def stack_index(self) -> list[tuple[str, datetime | None]]:
+        """Every stack of the project with its last update. Where gitops can address the backend's objects
+        (``gitops.admin.backend_store``) this is one listing of the stacks' checkpoints with their write times:
+        `pulumi stack ls` on a DIY backend reads every checkpoint whole (pkg/backend/diy/backend.go,
+        ``ListStacks``), a cost that grows with every live preview on a networked backend. Elsewhere it is
+        that one `stack ls`."""
+        store = self._project_store()
+        if store is None:
+            return [(s.name, _naive(s.last_update)) for s in live_stacks(self.root, self.command)]
+        try:
+            entries = store.entries(f"{STACKS}/{self.project}/")
+        except OSError as exc:
+            raise BackendError(f"the stacks of {self.project} cannot be listed: {exc}") from None
+        return sorted(checkpoint_stacks(entries, f"{STACKS}/{self.project}/").items())
+
+    def _project_store(self) -> Store | None:
+        """The backend's store, where it lays stacks out per project (``.pulumi/meta.yaml``, written by every
+        CLI since 3.61); a legacy layout is left to the CLI."""
+        store = backend_store(os.environ)
+        if store is None:
+            return None
+        try:
+            meta = yaml.safe_load(store.read(META)) or {}
+        except FileNotFoundError:
+            return None
+        except (OSError, yaml.YAMLError) as exc:
+            raise BackendError(f"the backend's {META} cannot be read: {exc}") from None
+        return store if isinstance(meta, dict) and int(meta.get("version") or 0) >= 1 else None
+
+    @functools.cached_property
+    def project(self) -> str:
+        return str(yaml.safe_load((self.root / "Pulumi.yaml").read_text(encoding="utf-8"))["name"])
+
+    def _read_preview(
+        self, stack: str, key: str, outputs: dict[str, Any] | None, on_output: Output
+    ) -> tuple[Preview | None, str]:
+        try:
+            carried = parse_outputs(outputs if outputs is not None else self.stack(stack).outputs())
         except (GitOpsError, auto.CommandError) as exc:
             on_output(f"warning: the outputs of {stack} cannot be read ({str(exc)[:200]}); only TTL and cap apply\n")
             return None, "outputs unreadable"
@@ -195,6 +265,34 @@ def status_lines(stacks: list[LiveStack], now: datetime) -> list[str]:
             f"(since {p.last_deployed})"
         )
     return lines
+
+
+SECRET_SIG = "4dabf18193072939515e22adb298388d"  # a secret value in a checkpoint (pulumi's sig.Secret)
+
+
+def _shown(value: Any) -> Any:
+    """``value`` with every secret replaced by ``[secret]``, as `pulumi stack output --json` shows it."""
+    if isinstance(value, dict):
+        if SECRET_SIG in value:
+            return "[secret]"
+        return {k: _shown(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shown(v) for v in value]
+    return value
+
+
+def checkpoint_stacks(entries: list[Entry], prefix: str) -> dict[str, datetime | None]:
+    """Stack name -> last write of its checkpoint, from the keys the DIY backend writes for a project:
+    ``<prefix><stack>.json``, optionally ``.gz``/``.zst`` (pkg/backend/diy/store.go); ``.bak`` copies and
+    anything deeper are not stacks."""
+    found: dict[str, datetime | None] = {}
+    for entry in entries:
+        name = entry.key.removeprefix(prefix)
+        for suffix in (".json", ".json.gz", ".json.zst"):
+            if name.endswith(suffix) and "/" not in name:
+                stack = name.removesuffix(suffix)
+                found[stack] = max(filter(None, [found.get(stack), entry.modified]))
+    return found
 
 
 def _naive(value: datetime | None) -> datetime | None:

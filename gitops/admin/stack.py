@@ -33,7 +33,7 @@ from gitops.core.stackfile import load_stack_config
 PAGE_SIZE = 2000  # 5,000 updates: three history calls
 MAX_PAGES = 10_000
 LOCK_POLL_SECONDS = 3  # a waiting release judges the lock this often (and, without a readable backend, retries)
-LOCK_WATCH_SECONDS = 0.2  # on a file backend it looks at the lock folder this often and tries once it is empty
+LOCK_WATCH_SECONDS = 0.2  # where gitops reads the locks, it looks this often and tries once they are gone
 NOT_INFRASTRUCTURE = frozenset({"pulumi:pulumi:StackReference"})
 # the root stack, its reads and providers (their configuration only): a state of only these owns no object
 OWNS_NOTHING = ("pulumi:pulumi:", "pulumi:providers:")
@@ -139,7 +139,7 @@ class StackAdmin:
 
     @functools.cached_property
     def locks(self) -> BackendLocks | None:
-        """This stack's locks and leases, where the backend is one this process can read (file://)."""
+        """This stack's locks and leases, where the backend is one this process can address (a folder, PostgreSQL)."""
         return BackendLocks.of(os.environ, self.project, self.name)
 
     @functools.cached_property
@@ -185,6 +185,7 @@ class StackAdmin:
                 sleep(step)
                 continue
             until = clock() + step
+            sleep(LOCK_WATCH_SECONDS)  # at least one look's pause: a lock that reads as gone is not a busy loop
             while clock() < until and self.locks.locks():
                 sleep(LOCK_WATCH_SECONDS)
 

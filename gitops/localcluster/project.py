@@ -3,7 +3,11 @@
 The program and catalog are a copy of this repo's, the virtualenv is linked; the stack files are the repo's
 with local changes only: GitLab managed elsewhere (``gitops:gitlab.managed: false``, there is no GitLab
 here), no freeze calendar, each cluster's kubeconfig and each app's pull credentials as Pulumi secrets.
-State lives in a file backend in the folder, encrypted with a passphrase.
+
+State lives where a team keeps it: each environment in its own PostgreSQL database, reached with its own
+role, its secrets under its own passphrase (``gitops.localcluster.postgres``). A one-person setup may keep
+every stack in a file backend in the folder instead (``backend="file"``), each environment still under its
+own passphrase.
 """
 
 from __future__ import annotations
@@ -21,27 +25,35 @@ import yaml
 from pulumi import automation as auto
 
 from gitops.core.catalog import load_catalog
+from gitops.core.environments import environment_for_stack
 from gitops.localcluster.cluster import LocalClusters, kubeconfig_text
+from gitops.localcluster.postgres import LocalPostgres
 
 STACKS = ("preview", "staging", "prod")
 # Copied, as the engine image holds a copy of the repo (the admin commands run the stacks of the folder
 # their package lives in); the virtualenv is linked.
 PROGRAM = ("__main__.py", "Pulumi.yaml", "apps.yaml", "gitops", "components", "ci")
-PASSPHRASE = "local-clusters-only"
+ENVIRONMENTS = ("preview", "staging", "prod")
 PROVIDER = "pulumi-resource-kubernetes"
 
 
 @dataclass(frozen=True)
 class LocalProject:
     folder: Path
-    env: dict[str, str]  # what a shell (or a test) exports to use it
+    env: dict[str, str]  # what every command needs (the CLI, its home), whatever the stack
+    environments: dict[str, dict[str, str]]  # per environment: its backend URL and passphrase, as CI's variables
 
     @property
     def workdir(self) -> Path:
         return self.folder / "project"
 
-    def env_file(self) -> str:
-        return "".join(f"export {k}={_quote(v)}\n" for k, v in sorted(self.env.items()))
+    def env_for(self, stack: str) -> dict[str, str]:
+        """What a job of ``stack``'s environment has: the common settings and that environment's backend."""
+        return {**self.env, **self.environments[environment_for_stack(stack).name]}
+
+    def env_file(self, environment: str) -> str:
+        values = {**self.env, **self.environments[environment]}
+        return "".join(f"export {k}={_quote(v)}\n" for k, v in sorted(values.items()))
 
 
 def _quote(value: str) -> str:
@@ -78,14 +90,34 @@ def local_stack_config(root: Path, stack: str, *, rollout_timeout: int | None = 
     return config
 
 
+def passphrase(environment: str) -> str:
+    """Each environment's secrets under a passphrase of its own (local clusters only; CI's are masked variables)."""
+    return f"local-clusters-only-{environment}"
+
+
+def file_backends(folder: Path) -> dict[str, dict[str, str]]:
+    """Every environment in one file backend in the folder, each under its own passphrase."""
+    url = f"file://{folder / 'backend'}"
+    return {e: {"PULUMI_BACKEND_URL": url, "PULUMI_CONFIG_PASSPHRASE": passphrase(e)} for e in ENVIRONMENTS}
+
+
+def postgres_backends(server: LocalPostgres, prefix: str) -> dict[str, dict[str, str]]:
+    """Each environment in its own database, reached with its own role (``LocalPostgres.create_environments``)."""
+    made = server.create_environments(prefix, ENVIRONMENTS)
+    # a person's `pulumi stack ls` must not hang either (gitops.admin.cli.postgres_safe_parallelism)
+    return {
+        e: {"PULUMI_BACKEND_URL": b.url, "PULUMI_CONFIG_PASSPHRASE": passphrase(e), "PULUMI_DIY_BACKEND_PARALLEL": "1"}
+        for e, b in made.items()
+    }
+
+
 def tool_env(folder: Path, tools_bin: Path, base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment of the real CLI for this folder: its own backend, Pulumi home and passphrase."""
+    """The environment of the real CLI for this folder: its own Pulumi home (the backend and passphrase are
+    the environment's: ``file_backends``, ``postgres_backends``)."""
     base = os.environ if base is None else base
     return {
         "PATH": f"{tools_bin}{os.pathsep}{base.get('PATH', '')}",
-        "PULUMI_BACKEND_URL": f"file://{folder / 'backend'}",
         "PULUMI_HOME": str(folder / "pulumi-home"),
-        "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE,
         "PULUMI_SKIP_UPDATE_CHECK": "true",
         "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",  # every plugin is installed; never download
         # the provider is found in PULUMI_HOME's plugins (install_provider), not as an ambient binary on PATH,
@@ -116,8 +148,10 @@ def create_local_project(
     *,
     rollout_timeout: int | None = None,
     catalog_text: str | None = None,
+    backends: dict[str, dict[str, str]] | None = None,
 ) -> LocalProject:
-    """Lay out ``folder/project``, create the stacks in ``folder/backend`` and set their secrets."""
+    """Lay out ``folder/project``, create the stacks in their environments' backends (default: a file backend
+    in ``folder/backend``) and set their secrets."""
     workdir = folder / "project"
     workdir.mkdir(parents=True, exist_ok=True)
     (folder / "backend").mkdir(exist_ok=True)
@@ -131,7 +165,7 @@ def create_local_project(
         (workdir / "apps.yaml").write_text(catalog_text, encoding="utf-8")
     if not (workdir / ".venv").exists():
         (workdir / ".venv").symlink_to(root / ".venv")
-    project = LocalProject(folder, tool_env(folder, tools_bin))
+    project = LocalProject(folder, tool_env(folder, tools_bin), backends or file_backends(folder))
     install_provider(project, tools_bin)
     catalog = load_catalog(workdir / "apps.yaml")
     command = auto.PulumiCommand(root=str(tools_bin.parent))  # <root>/bin/pulumi: the built CLI
@@ -144,7 +178,7 @@ def create_local_project(
             stack_name=stack,
             work_dir=str(workdir),
             opts=auto.LocalWorkspaceOptions(
-                secrets_provider="passphrase", env_vars=project.env, pulumi_command=command
+                secrets_provider="passphrase", env_vars=project.env_for(stack), pulumi_command=command
             ),
         )
         secrets = {

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from gitops.localcluster.cluster import ClusterError
+from gitops.localcluster.postgres import LocalPostgres
 from gitops.localcluster.tools import ToolsError, build_tools
 from tests.e2e.world import World, start_world
 
@@ -26,13 +28,30 @@ def tools() -> dict[str, Path]:
         pytest.skip(f"end-to-end tools missing (run ./dev tools): {exc}")
 
 
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[LocalPostgres]:
+    """The team backend's server (Debian's PostgreSQL), one per test process; each world gets its own
+    databases and roles on it."""
+    try:
+        server = LocalPostgres.start()
+    except ClusterError as exc:
+        if os.environ.get("CI") or os.environ.get("GITOPS_REQUIRE_TOOLS"):
+            pytest.fail(f"the team backend's PostgreSQL server cannot start: {exc}", pytrace=False)
+        pytest.skip(f"PostgreSQL cannot start here (apt-get install postgresql): {exc}")
+    yield server
+    server.stop()
+
+
 @pytest.fixture()
-def world_factory(tmp_path: Path, tools: dict[str, Path]) -> Iterator[Callable[[Sequence[str]], World]]:
-    """Fresh clusters for the given stacks, and a fresh backend; everything stopped afterwards."""
+def world_factory(tmp_path: Path, tools: dict[str, Path], postgres: LocalPostgres) -> Iterator[Callable[..., World]]:
+    """Fresh clusters for the given stacks, and a fresh backend (the team's PostgreSQL backend; ``backend=
+    "file"`` for a test that needs the backend's files at hand); everything stopped afterwards."""
     started: list[World] = []
 
-    def make(stacks: Sequence[str]) -> World:
-        world = start_world(tmp_path / f"world{len(started)}", tools, stacks)
+    def make(stacks: Sequence[str], *, backend: str = "postgres", catalog_text: str | None = None) -> World:
+        server = postgres if backend == "postgres" else None
+        folder = tmp_path / f"world{len(started)}"
+        world = start_world(folder, tools, stacks, postgres=server, catalog_text=catalog_text)
         started.append(world)
         return world
 

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from tests.e2e.test_e2e_release import IMAGE, _image, _staging_with
-from tests.e2e.world import World, digest
+from tests.e2e.world import World, WorldFactory, digest
 
 
 def test_drift_is_reported_and_reverted_by_refresh_and_up(world_factory: Callable[[Sequence[str]], World]) -> None:
@@ -94,9 +94,9 @@ def _root(deployment: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_lost_outputs_are_refused_and_restored_from_the_history(
-    world_factory: Callable[[Sequence[str]], World],
+    world_factory: WorldFactory,
 ) -> None:
-    world = world_factory(["staging"])
+    world = world_factory(["staging"], backend="file")  # the history files of a file backend
     repo = world.app_repo("web")
     first, second = repo.commit("first"), repo.commit("second")
     repo.git("branch", "-f", "latest", "master")

@@ -14,11 +14,12 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
+from gitops.admin.locks import BackendLocks
+from gitops.core.faults import Lease, LockFile
 from gitops.localcluster.cluster import BROKEN_DIGEST
-from tests.e2e.world import World, digest
+from tests.e2e.world import World, WorldFactory, digest
 
 IMAGE = "registry.example.com/shop/web"
 KILL_GRACE = 60  # GitLab Runner's grace period between SIGTERM and SIGKILL, shortened
@@ -57,12 +58,19 @@ def _until(what: str, ready: Callable[[], bool], timeout: float = 120) -> None:
     raise AssertionError(f"{what} did not happen within {timeout:.0f}s")
 
 
-def _locks(world: World, stack: str) -> list[Path]:
-    return sorted((world.folder / "backend" / ".pulumi" / "locks").glob(f"*/*/{stack}/*.json"))
+def _backend(world: World, stack: str) -> BackendLocks:
+    """The stack's locks and leases where its environment's backend keeps them (PostgreSQL, or files)."""
+    locks = BackendLocks.of(world.env(stack=stack), "gitops", stack)
+    assert locks is not None
+    return locks
 
 
-def _leases(world: World) -> list[Path]:
-    return sorted((world.folder / "backend" / ".gitops" / "leases").rglob("*.json"))
+def _locks(world: World, stack: str) -> list[LockFile]:
+    return _backend(world, stack).locks()
+
+
+def _leases(world: World, stack: str) -> list[Lease]:
+    return _backend(world, stack).leases()
 
 
 def _pending(world: World, stack: str) -> list[Any]:
@@ -127,7 +135,7 @@ def test_a_release_killed_mid_update_blocks_nothing_and_the_next_one_repairs_and
     assert _version(world, "staging") == c3
     assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == f"{IMAGE}@{digest(3)}"
     assert world.outputs("staging")["releases"]["web"]["commit"] == c3
-    assert not _pending(world, "staging") and not _locks(world, "staging") and not _leases(world)
+    assert not _pending(world, "staging") and not _locks(world, "staging") and not _leases(world, "staging")
     last = world.history("staging")[-1]
     assert last["result"] == "succeeded" and last["message"].startswith(f"deploy web@{c3[:8]}")
     assert "broke a lock of staging (stale)" in last["message"]
@@ -152,14 +160,14 @@ def test_an_admin_applying_by_hand_during_a_ci_release_waits_for_it_and_repairs_
     job = _start_release(world, "staging", c2, digest(2))
     _until("the Deployment update of c2 reaching the API server", lambda: _version(world, "staging") == c2)
     # a release takes seconds: its CLI is frozen (SIGSTOP, a slow runner) so the apply surely meets it in flight
-    cli = json.loads(_locks(world, "staging")[0].read_text())["pid"]
+    cli = _locks(world, "staging")[0].pid
     os.kill(cli, signal.SIGSTOP)
     try:
         assert _pending(world, "staging"), "the release's steps in flight are in the checkpoint"
         apply = subprocess.Popen(
             [str(world.workdir / ".venv" / "bin" / "python"), "-m", "gitops", "apply", "--stack", "staging"],
-            cwd=world.workdir, env=world.env({"GITOPS_LOCK_WAIT_SECONDS": "300"}), stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL,
+            cwd=world.workdir, env=world.env({"GITOPS_LOCK_WAIT_SECONDS": "300"}, stack="staging"),
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL,
         )  # fmt: skip
         assert apply.stdout is not None
         said = []
@@ -179,7 +187,7 @@ def test_an_admin_applying_by_hand_during_a_ci_release_waits_for_it_and_repairs_
     assert "interrupted" not in applied, applied[-3000:]
     assert _version(world, "staging") == c2
     assert world.outputs("staging")["releases"]["web"]["commit"] == c2
-    assert not _pending(world, "staging") and not _locks(world, "staging") and not _leases(world)
+    assert not _pending(world, "staging") and not _locks(world, "staging") and not _leases(world, "staging")
     messages = [entry["message"] for entry in world.history("staging")]
     assert messages[-2].startswith(f"deploy web@{c2[:8]}") and messages[-1].startswith("apply deploy repo")
     assert not any("interrupted" in m or m.startswith(("restore", "repair")) for m in messages), messages
@@ -209,7 +217,7 @@ def test_a_job_cancelled_with_sigterm_cancels_its_update_and_restores_the_last_g
     assert _version(world, "staging") == c1, out[-8000:]
     deployment = world.deployment("staging", "web", "web")
     assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == f"{IMAGE}@{digest(1)}"
-    assert not _locks(world, "staging") and not _pending(world, "staging") and not _leases(world)
+    assert not _locks(world, "staging") and not _pending(world, "staging") and not _leases(world, "staging")
     assert world.outputs("staging")["releases"]["web"]["commit"] == c1
     history = world.history("staging")
     results = [(u["message"].split(" ", 1)[0], u["result"]) for u in history if u["kind"] == "update"]
@@ -249,12 +257,12 @@ def test_a_release_whose_cluster_is_down_is_refused_before_anything_changes(
 
 
 def test_the_backend_failing_mid_update_loses_no_recorded_state(
-    world_factory: Callable[[Sequence[str]], World],
+    world_factory: WorldFactory,
 ) -> None:
     """The state backend stops taking writes while an update runs (a full or read-only volume): the update
     fails naming the backend, the last good checkpoint stays readable, and once the backend takes writes
     again the next release works."""
-    world = world_factory(["staging"])
+    world = world_factory(["staging"], backend="file")  # made immutable: the backend's own files
     c1, c2, c3 = _commits(world, "first", "second", "third")
     _staging_at(world, c1)
     stacks = world.folder / "backend" / ".pulumi"
@@ -379,7 +387,7 @@ def test_a_release_killed_while_wave_1_bakes_leaves_a_true_mid_rollout_and_runni
             break
     job.wait(timeout=30)
 
-    assert not _locks(world, "prod") and not _pending(world, "prod") and not _leases(world)
+    assert not _locks(world, "prod") and not _pending(world, "prod") and not _leases(world, "prod")
     assert _version(world, "prod-eu") == c2 and _version(world, "prod-us") == c1
     web = world.outputs("prod")["releases"]["web"]
     assert web["commit"] == c2 and web["behind"]["prod-us"]["commit"] == c1
@@ -416,7 +424,7 @@ def test_etcd_restarted_mid_update_ends_the_release_in_bounded_time_and_the_next
 
     assert elapsed < 240, f"the release took {elapsed:.0f}s around a 10 s etcd outage"
     assert job.returncode in (0, 1), out[-4000:]  # landed, or failed and restored: never left half-way
-    assert not _locks(world, "staging") and not _pending(world, "staging") and not _leases(world)
+    assert not _locks(world, "staging") and not _pending(world, "staging") and not _leases(world, "staging")
     recorded = world.outputs("staging")["releases"]["web"]["commit"]
     assert recorded == (c2 if job.returncode == 0 else c1), out[-4000:]
     assert _version(world, "staging") == recorded

@@ -73,6 +73,7 @@ def test_the_readme_walk_through_works_as_written(tmp_path: Path, tools: dict[st
         assert preview["metadata"]["labels"]["app.kubernetes.io/version"] == login.stdout.strip()
 
         env = {**os.environ, **_local_env(folder)}
+        assert env["PULUMI_BACKEND_URL"].startswith("postgres://"), "the walk-through runs on the team backend"
         history = subprocess.run(
             [str(tools["pulumi"]), "stack", "history", "--stack", "staging", "--json", "--non-interactive"],
             cwd=folder / "project", env=env, capture_output=True, text=True, check=True,
@@ -86,9 +87,9 @@ def test_the_readme_walk_through_works_as_written(tmp_path: Path, tools: dict[st
 
 
 def _local_env(folder: Path) -> dict[str, str]:
-    """What ``source local.env`` exports."""
+    """What ``source local-staging.env`` exports (staging's backend on the local PostgreSQL server)."""
     found = {}
-    for line in (folder / "local.env").read_text(encoding="utf-8").splitlines():
+    for line in (folder / "local-staging.env").read_text(encoding="utf-8").splitlines():
         key, _, value = line.removeprefix("export ").partition("=")
         found[key] = value.strip("'")
     return found

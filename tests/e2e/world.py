@@ -1,5 +1,7 @@
-"""One end-to-end test's world: real local clusters, a file backend, the real Pulumi CLI and this repo's
-program, driven the way CI and admins drive it (``ci/release.sh``, ``python -m gitops``, ``pulumi``).
+"""One end-to-end test's world: real local clusters, the team backend (a PostgreSQL database and role per
+environment; a file backend where a test needs one), the real Pulumi CLI and this repo's program, driven the
+way CI and admins drive it (``ci/release.sh``, ``python -m gitops``, ``pulumi``). Each command gets the
+backend URL and passphrase of its stack's environment only, as CI's environment-scoped variables give them.
 
 Every assertion reads what the API servers and the backend hold (``KubeClient``, ``pulumi stack
 export``/``stack history --json``), never what the program registered.
@@ -10,17 +12,19 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from gitops.localcluster.cluster import LocalClusters
 from gitops.localcluster.kube import KubeClient
-from gitops.localcluster.project import LocalProject, create_local_project, stack_clusters
+from gitops.localcluster.postgres import LocalPostgres
+from gitops.localcluster.project import LocalProject, create_local_project, postgres_backends, stack_clusters
 from tests.gitutil import GIT_ENV, GitRepo
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -70,9 +74,30 @@ def bounded_run(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str]) -> su
     return subprocess.CompletedProcess(list(argv), process.returncode, stdout, stderr)
 
 
+def stack_of(argv: Sequence[str]) -> str | None:
+    """The stack a command works on (``--stack X``, ``stack init|rm|select X``); the sweep works on the
+    previews."""
+    args = list(argv)
+    if "--stack" in args[:-1]:
+        return args[args.index("--stack") + 1]
+    for verb in ("init", "rm", "select"):
+        if "stack" in args and verb in args[args.index("stack") + 1 : args.index("stack") + 2]:
+            named = [a for a in args[args.index(verb) + 1 :] if not a.startswith("-")]
+            return named[0] if named else None
+    return "preview" if "sweep" in args else None
+
+
 def digest(n: int) -> str:
     """A distinct, valid image digest per build number."""
     return "sha256:" + f"{n:064x}"
+
+
+class WorldFactory(Protocol):
+    """The ``world_factory`` fixture: a world for ``stacks`` on the team backend, or on files."""
+
+    def __call__(
+        self, stacks: Sequence[str], *, backend: str = "postgres", catalog_text: str | None = None
+    ) -> World: ...
 
 
 @dataclass
@@ -88,7 +113,9 @@ class World:
     def workdir(self) -> Path:
         return self.project.workdir
 
-    def env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    def env(self, extra: Mapping[str, str] | None = None, *, stack: str | None = None) -> dict[str, str]:
+        """A job's environment: ``stack``'s backend and passphrase (else that of ``GITOPS_STACK`` in ``extra``);
+        a command that names no stack gets no backend at all, and the CLI says so."""
         # nothing of the test runner's own settings: a job's image sets no PYTHONUNBUFFERED either, so its
         # output reaches the job log only as gitops writes it out (line by line, gitops.cli)
         base = {
@@ -96,7 +123,9 @@ class World:
             for k, v in os.environ.items()
             if not k.startswith(("PULUMI_", "CI_", "GITOPS_")) and k != "PYTHONUNBUFFERED"
         }
-        return {**base, **self.project.env, "GITOPS_NOTIFY_CONFIG": '{"gitlab_card": false}', **(extra or {})}
+        stack = stack or (extra or {}).get("GITOPS_STACK")
+        project = self.project.env_for(stack) if stack else self.project.env
+        return {**base, **project, "GITOPS_NOTIFY_CONFIG": '{"gitlab_card": false}', **(extra or {})}
 
     def run(
         self,
@@ -106,7 +135,7 @@ class World:
         check: bool = True,
         cwd: Path | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        done = bounded_run(list(argv), cwd=cwd or self.workdir, env=self.env(extra))
+        done = bounded_run(list(argv), cwd=cwd or self.workdir, env=self.env(extra, stack=stack_of(argv)))
         if check and done.returncode != 0:
             raise AssertionError(
                 f"{' '.join(argv)} exited {done.returncode}\n--- stdout\n{done.stdout[-6000:]}\n"
@@ -148,15 +177,36 @@ class World:
         return ["bash", str(self.workdir / "ci" / "release.sh"), "deploy"]
 
     def ci_release(
-        self, stack: str, app: str, commit: str, *, image_digest: str, branch: str | None = None, check: bool = True
+        self,
+        stack: str,
+        app: str,
+        commit: str,
+        *,
+        image_digest: str,
+        branch: str | None = None,
+        check: bool = True,
+        runner: Mapping[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        """``ci/release.sh deploy`` exactly as the staging/prod job of ci/pipeline.yml runs it."""
-        env = self.release_env(stack, app, commit, image_digest=image_digest, branch=branch)
-        done = bounded_run(self.release_argv(stack, app, commit, image_digest=image_digest),
-                           cwd=Path(env["CI_PROJECT_DIR"]), env=env)  # fmt: skip
+        """``ci/release.sh deploy`` exactly as the staging/prod job of ci/pipeline.yml runs it (on ``runner``:
+        ``World.runner``)."""
+        env = {**self.release_env(stack, app, commit, image_digest=image_digest, branch=branch), **(runner or {})}
+        script = Path(env["GITOPS_HOME"]) / "ci" / "release.sh"
+        done = bounded_run(["bash", str(script), "deploy"], cwd=Path(env["CI_PROJECT_DIR"]), env=env)
         if check and done.returncode != 0:
             raise AssertionError(f"release.sh exited {done.returncode}\n{done.stdout[-6000:]}\n{done.stderr[-3000:]}")
         return done
+
+    def runner(self, n: int) -> dict[str, str]:
+        """A CI runner of its own: a copy of the engine image's folder and its own Pulumi home (the plugins
+        installed), sharing nothing with other runners but the backend. Returns what its jobs override."""
+        home = self.folder / f"runner-{n}"
+        engine = home / "gitops"
+        if not engine.exists():
+            shutil.copytree(self.workdir, engine, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
+            shutil.copytree(
+                self.folder / "pulumi-home", home / "pulumi-home", ignore=shutil.ignore_patterns("workspaces")
+            )
+        return {"GITOPS_HOME": str(engine), "PULUMI_HOME": str(home / "pulumi-home")}
 
     def ci_clone(self, app: str, commit: str) -> Path:
         """A fresh CI-style clone (detached at ``commit``, only origin/* branches), one per job as in CI."""
@@ -237,10 +287,18 @@ class World:
 
 
 def start_world(
-    folder: Path, tools: Mapping[str, Path], stacks: Sequence[str], *, catalog_text: str | None = None
+    folder: Path,
+    tools: Mapping[str, Path],
+    stacks: Sequence[str],
+    *,
+    catalog_text: str | None = None,
+    postgres: LocalPostgres | None = None,
 ) -> World:
+    """Clusters for ``stacks`` and a project on them; with ``postgres``, each environment in a database of
+    its own on that server (named after the world's folder), else in a file backend in the folder."""
     clusters = LocalClusters.start(folder / "clusters", stack_clusters(ROOT, stacks), tools)
     try:
+        backends = postgres_backends(postgres, database_prefix(folder)) if postgres is not None else None
         project = create_local_project(
             ROOT,
             folder,
@@ -249,8 +307,30 @@ def start_world(
             stacks,
             rollout_timeout=ROLLOUT_TIMEOUT,
             catalog_text=catalog_text,
+            backends=backends,
         )
     except BaseException:
         clusters.stop()
         raise
     return World(folder, clusters, project, tools)
+
+
+def catalog_of(apps: Sequence[str]) -> str:
+    """A catalog of small apps (one replica, no secrets)."""
+    lines = ["apps:"]
+    for app in apps:
+        lines += [
+            f"  {app}:",
+            f"    gitlab_project: shop/{app}",
+            f"    image: registry.example.com/shop/{app}",
+            "    port: 8080",
+            "    health_path: /healthz",
+            "    replicas: 1",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def database_prefix(folder: Path) -> str:
+    """A name no other world on the server has: the test's folder is unique within a run, the digest keeps it
+    short and within PostgreSQL's identifier rules."""
+    return "w" + hashlib.sha256(str(folder).encode()).hexdigest()[:10]
