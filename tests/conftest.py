@@ -42,4 +42,3 @@ def repository_untouched() -> Iterator[None]:
     for name in added:
         (REPO / name).unlink()
     assert not added, f"tests wrote stack files into the repository (now removed): {added}"
-

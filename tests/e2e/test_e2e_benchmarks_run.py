@@ -22,3 +22,13 @@ def test_the_redeploy_floor_benchmark_runs(tools: dict[str, object]) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     last = done.stdout.strip().splitlines()[-1]
     assert last.startswith("redeploy vs floor: preview ") and "two together / one = " in last, done.stdout
+
+
+def test_the_team_backend_benchmark_runs(tools: dict[str, object]) -> None:
+    argv = [sys.executable, str(ROOT / "benchmarks" / "bench_preview_backend_scale.py"), "--previews", "12",
+            "--repeat", "1"]  # fmt: skip
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=900, cwd=ROOT)
+    assert done.returncode == 0, done.stdout + done.stderr
+    last = done.stdout.strip().splitlines()[-1]
+    assert last.startswith("team backend: preview deploy at 12 / 10 previews = "), done.stdout
+    assert "; sweep at 12 previews = " in last and "; four runners / one = " in last, done.stdout
