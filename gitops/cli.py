@@ -12,6 +12,7 @@ from pathlib import Path
 
 from pulumi import automation as auto
 
+from gitops.admin.cli import probe_cli
 from gitops.admin.commands import add_admin_commands
 from gitops.core.errors import GitOpsError
 from gitops.core.lazy import command
@@ -86,6 +87,9 @@ def main(argv: Sequence[str] | None = None, *, pulumi_command: auto.PulumiComman
     args = build_parser().parse_args(argv)
     args.pulumi_command = pulumi_command
     args.root = PROJECT_ROOT
+    if pulumi_command is None and getattr(args, "needs_cli", False):
+        # `pulumi version` (the Automation API's check of the CLI) runs while the command's module is imported
+        args.pulumi_probe = probe_cli()
     try:
         return int(args.func(args))
     except GitOpsError as exc:

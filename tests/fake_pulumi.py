@@ -189,6 +189,8 @@ class FakePulumiCommand(auto.PulumiCommand):
         if args[:2] == ["stack", "ls"]:
             return auto.CommandResult(json.dumps([self._summary(b) for b in project.stacks.values()]), "", 0)
         if args[:2] == ["stack", "init"]:
+            if words[2] in project.stacks and project.stacks[words[2]].history:
+                _fail("", f"error: stack '{words[2]}' already exists")  # as the CLI refuses it
             project.backend(words[2]).calls.append(list(args))
             return auto.CommandResult("", "", 0)
         if args[:2] == ["stack", "rm"]:

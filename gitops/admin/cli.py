@@ -18,6 +18,7 @@ import signal
 import sys
 import time
 from collections.abc import Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -100,6 +101,15 @@ def postgres_safe_parallelism(environ: Mapping[str, str]) -> dict[str, str]:
     if url.startswith(("postgres://", "postgresql://")) and not environ.get(DIY_PARALLEL):
         return {DIY_PARALLEL: "1"}
     return {}
+
+
+def probe_cli() -> Future[auto.PulumiCommand]:
+    """The CLI found and its version checked (``auto.PulumiCommand`` runs `pulumi version`) in a thread of its
+    own, so the check overlaps the rest of the command's start; ``Future.result`` raises what it raised."""
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pulumi-version")
+    found = pool.submit(auto.PulumiCommand)
+    pool.shutdown(wait=False)
+    return found
 
 
 class JobCancelled(Exception):  # noqa: N818 (an event, not an error of ours)

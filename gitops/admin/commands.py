@@ -25,7 +25,7 @@ def add_admin_commands(sub: Any) -> None:
     history.add_argument("--app")
     history.add_argument("--limit", type=int)
     history.add_argument("--json", action="store_true")
-    history.set_defaults(func=command("gitops.admin.audit", "cmd_history"))
+    history.set_defaults(func=command("gitops.admin.audit", "cmd_history"), needs_cli=True)
 
     rollback = sub.add_parser("rollback", help="roll an app back to its previous good release")
     rollback.add_argument("--stack", required=True)
@@ -38,11 +38,11 @@ def add_admin_commands(sub: Any) -> None:
     rollback.add_argument("--repo", help="local clone of the app (default: $CI_PROJECT_DIR)")
     rollback.add_argument("--dry-run", action="store_true")
     rollback.add_argument("--yes", action="store_true")
-    rollback.set_defaults(func=command("gitops.admin.audit", "cmd_rollback"))
+    rollback.set_defaults(func=command("gitops.admin.audit", "cmd_rollback"), needs_cli=True)
 
     status = sub.add_parser("status", help="what each app runs, holds and previews")
     status.add_argument("--stack", required=True)
-    status.set_defaults(func=command("gitops.admin.audit", "cmd_status"))
+    status.set_defaults(func=command("gitops.admin.audit", "cmd_status"), needs_cli=True)
 
     hold = sub.add_parser("hold", help="manage rollback holds")
     hold_sub = hold.add_subparsers(dest="hold_command", required=True)
@@ -50,33 +50,33 @@ def add_admin_commands(sub: Any) -> None:
     clear.add_argument("--stack", required=True)
     clear.add_argument("--app", required=True)
     clear.add_argument("--reason", required=True)
-    clear.set_defaults(func=command("gitops.admin.audit", "cmd_hold_clear"))
+    clear.set_defaults(func=command("gitops.admin.audit", "cmd_hold_clear"), needs_cli=True)
 
     drift = sub.add_parser("drift", help="exit 3 when a refresh would change resources")
     drift.add_argument("--stack", required=True)
     drift.add_argument("--lock-wait", type=float, help="seconds to wait for a locked stack ($GITOPS_LOCK_WAIT_SECONDS)")
-    drift.set_defaults(func=command("gitops.admin.audit", "cmd_drift"))
+    drift.set_defaults(func=command("gitops.admin.audit", "cmd_drift"), needs_cli=True)
 
     unlock = sub.add_parser("unlock", help="show a stack's lock and its holder; break it after a confirmation")
     unlock.add_argument("--stack", required=True)
     unlock.add_argument("--yes", action="store_true", help="break it without asking")
-    unlock.set_defaults(func=command("gitops.admin.repair", "cmd_unlock"))
+    unlock.set_defaults(func=command("gitops.admin.repair", "cmd_unlock"), needs_cli=True)
 
     init = sub.add_parser("init", help="record an empty state in a new staging/prod stack")
     init.add_argument("--stack", required=True)
-    init.set_defaults(func=command("gitops.admin.lifecycle", "cmd_init"))
+    init.set_defaults(func=command("gitops.admin.lifecycle", "cmd_init"), needs_cli=True)
 
     migrate = sub.add_parser("migrate", help="rename state resources still named by position (from what they record)")
     migrate.add_argument("--stack", required=True)
     migrate.add_argument("--dry-run", action="store_true", help="print the renames only")
-    migrate.set_defaults(func=command("gitops.admin.lifecycle", "cmd_migrate"))
+    migrate.set_defaults(func=command("gitops.admin.lifecycle", "cmd_migrate"), needs_cli=True)
 
     retire = sub.add_parser("retire", help="delete an app from staging/prod (explicit; two updates)")
     retire.add_argument("--stack", required=True)
     retire.add_argument("--app", required=True)
     retire.add_argument("--reason", required=True)
     retire.add_argument("--yes", action="store_true")
-    retire.set_defaults(func=command("gitops.admin.lifecycle", "cmd_retire"))
+    retire.set_defaults(func=command("gitops.admin.lifecycle", "cmd_retire"), needs_cli=True)
 
     sweep = sub.add_parser("sweep", help="scheduled: remove previews of gone/merged branches, idle ones, the excess")
     sweep.add_argument("--repo", action="append", default=[], help="<app>=<path of its clone>, once per app")
@@ -85,21 +85,21 @@ def add_admin_commands(sub: Any) -> None:
         "--memo", type=Path, help="file carrying what a sweep learnt to the next (the sweep job's CI cache)"
     )
     sweep.add_argument("--lock-wait", type=float, help="seconds to wait for a locked stack ($GITOPS_LOCK_WAIT_SECONDS)")
-    sweep.set_defaults(func=command("gitops.admin.releases", "cmd_sweep"))
+    sweep.set_defaults(func=command("gitops.admin.releases", "cmd_sweep"), needs_cli=True)
 
     plan = sub.add_parser("plan", help="deploy-repo MR: what applying the settings would change in a stack")
     plan.add_argument("--stack", required=True)
     plan.add_argument("--out", required=True, help="markdown file for plan-note")
-    plan.set_defaults(func=command("gitops.admin.deploy_repo", "cmd_plan"))
+    plan.set_defaults(func=command("gitops.admin.deploy_repo", "cmd_plan"), needs_cli=True)
 
     plan_note = sub.add_parser("plan-note", help="deploy-repo MR: post the plans as one MR note, edited in place")
     plan_note.add_argument("--plans", required=True, help="directory of <stack>.md files written by plan")
-    plan_note.set_defaults(func=command("gitops.admin.deploy_repo", "cmd_plan_note"))
+    plan_note.set_defaults(func=command("gitops.admin.deploy_repo", "cmd_plan_note"), needs_cli=True)
 
     apply = sub.add_parser("apply", help="deploy-repo master: pulumi up of one stack with no release event")
     apply.add_argument("--stack", required=True)
     apply.add_argument("--lock-wait", type=float, help="seconds to wait for a locked stack ($GITOPS_LOCK_WAIT_SECONDS)")
-    apply.set_defaults(func=command("gitops.admin.deploy_repo", "cmd_apply"))
+    apply.set_defaults(func=command("gitops.admin.deploy_repo", "cmd_apply"), needs_cli=True)
 
     release = sub.add_parser("release", help="CI: deploy or stop one release; restores the last good one on failure")
     release.add_argument("--stack", required=True)
@@ -115,4 +115,4 @@ def add_admin_commands(sub: Any) -> None:
         type=float,
         help="seconds to wait while another update holds the stack lock (default $GITOPS_LOCK_WAIT_SECONDS or 1800)",
     )
-    release.set_defaults(func=command("gitops.admin.releases", "cmd_release"))
+    release.set_defaults(func=command("gitops.admin.releases", "cmd_release"), needs_cli=True)

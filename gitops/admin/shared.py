@@ -31,7 +31,8 @@ def pulumi_cli(args: argparse.Namespace) -> auto.PulumiCommand:
     """The Pulumi CLI behind the Automation API (tests pass a fake); a missing or broken one is one clear line."""
     if getattr(args, "pulumi_command", None) is None:
         try:
-            args.pulumi_command = GuardedCommand(auto.PulumiCommand())
+            probe = getattr(args, "pulumi_probe", None)  # started by gitops.cli.main
+            args.pulumi_command = GuardedCommand(probe.result() if probe is not None else auto.PulumiCommand())
         except FileNotFoundError:
             raise ConfigError(
                 "the Pulumi CLI is not installed or not on PATH; install it (https://www.pulumi.com/docs/install/) "
@@ -90,6 +91,8 @@ def readable_state(admin: StackAdmin) -> tuple[Snapshot | None, CarriedState | N
     try:
         snapshot = admin.snapshot()
         return snapshot, parse_outputs(snapshot.outputs)
+    except auto.StackNotFoundError:
+        raise  # no stack at all: nothing to release into (`gitops init`, or the wrong backend)
     except (GitOpsError, auto.CommandError) as exc:
         print(f"warning: the state before this release cannot be read, so no automatic restore is possible: {exc}")
         return None, None

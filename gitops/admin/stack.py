@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 from pulumi import automation as auto
 
+from gitops.admin.backend_store import backend_store
 from gitops.admin.history import HistoryEntry, ledger
 from gitops.admin.locks import BackendLocks, holding_lease, pid_alive, process_identity
 from gitops.core.environments import environment_for_stack
@@ -82,6 +83,16 @@ class Snapshot:
         )
 
 
+class NamingWorkspace(auto.LocalWorkspace):
+    """A local workspace that never selects a stack. Every command the Automation API runs for a stack names
+    it (``--stack``: ``Stack._run_pulumi_cmd_sync``, ``LocalWorkspace``'s stack commands), so `pulumi stack
+    select` (a CLI call at the start of every command, ~0.1 s, and a write to the Pulumi home's workspace
+    file) decides nothing. A stack that does not exist is named by the first command that needs it."""
+
+    def select_stack(self, stack_name: str) -> None:
+        return None
+
+
 def actor_name() -> str:
     return os.environ.get("GITLAB_USER_LOGIN") or getpass.getuser()
 
@@ -97,15 +108,26 @@ class StackAdmin:
         self._kubeconfigs: dict[str, str] | None = None
         self.notes: list[str] = []  # what the next update's message records below its first line (the audit trail)
         self.lock_report = ""  # who held the stack's lock when this process last waited for it
-        opts = auto.LocalWorkspaceOptions(pulumi_command=command)
         self.created = False  # this object created the stack (``create``): a failed first update may remove it
+        workspace = NamingWorkspace(work_dir=str(root), pulumi_command=command)
+        if create and not self._known(workspace):
+            try:
+                workspace.create_stack(stack)
+                self.created = True
+            except auto.StackAlreadyExistsError:
+                pass
+        self._stack = auto.Stack.select(stack, workspace)  # selects nothing: see NamingWorkspace
+
+    def _known(self, workspace: auto.LocalWorkspace) -> bool:
+        """Does the backend hold this stack's checkpoint (one read where gitops can address the backend)? A
+        redeploy of a preview then makes no `stack init` that only fails; elsewhere the init decides."""
+        store = backend_store({**os.environ, **(workspace.env_vars or {})})
+        if store is None:
+            return False
         try:
-            self._stack = auto.select_stack(stack_name=stack, work_dir=str(root), opts=opts)
-        except auto.StackNotFoundError:
-            if not create:
-                raise
-            self._stack = auto.create_stack(stack_name=stack, work_dir=str(root), opts=opts)
-            self.created = True
+            return any(e.key.endswith(f"/{self.name}.json") for e in store.entries(f".pulumi/stacks/{self.project}/"))
+        except OSError:
+            return False
 
     def copy_config_from(self, source: str) -> None:
         """Give this stack the settings of ``source``: its stack file, copied with its secrets provider settings

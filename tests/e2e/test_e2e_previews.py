@@ -13,7 +13,7 @@ from tests.e2e.world import World
 
 
 def _stacks(world: World) -> set[str]:
-    return {s["name"] for s in json.loads(world.pulumi("stack", "ls", "--json").stdout)}
+    return {s["name"] for s in json.loads(world.pulumi("stack", "ls", "--json", "--stack", "preview").stdout)}
 
 
 def _gone(world: World, namespace: str) -> bool:
