@@ -88,8 +88,9 @@ def main(argv: Sequence[str] | None = None, *, pulumi_command: auto.PulumiComman
     args.pulumi_command = pulumi_command
     args.root = PROJECT_ROOT
     if pulumi_command is None and getattr(args, "needs_cli", False):
-        # `pulumi version` (the Automation API's check of the CLI) runs while the command's module is imported
-        args.pulumi_probe = probe_cli()
+        # `pulumi version` (and a staging/prod release's config read) run while the command's module is imported
+        prefetch = args.stack if args.command == "release" and args.stack in ("staging", "prod") else None
+        args.pulumi_probe = probe_cli(args.root, prefetch)
     try:
         return int(args.func(args))
     except GitOpsError as exc:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import json
 import os
 import shutil
 import signal
@@ -103,13 +104,30 @@ def postgres_safe_parallelism(environ: Mapping[str, str]) -> dict[str, str]:
     return {}
 
 
-def probe_cli() -> Future[auto.PulumiCommand]:
-    """The CLI found and its version checked (``auto.PulumiCommand`` runs `pulumi version`) in a thread of its
-    own, so the check overlaps the rest of the command's start; ``Future.result`` raises what it raised."""
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pulumi-version")
-    found = pool.submit(auto.PulumiCommand)
+@dataclass(frozen=True)
+class CliProbe:
+    """Started before the command's module is imported, so both overlap the rest of its start: the CLI found
+    and its version checked (``auto.PulumiCommand`` runs `pulumi version`), and for a release, the stack's
+    config read with its secrets (`pulumi config --json --show-secrets`: ~0.4 s, most of it the passphrase's
+    key derivation) for the preflight's kubeconfigs. ``Future.result`` raises what the work raised."""
+
+    command: Future[auto.PulumiCommand]
+    config: Future[dict[str, str]] | None = None
+
+
+def probe_cli(root: Path, config_of: str | None = None) -> CliProbe:
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pulumi-probe")
+    command = pool.submit(auto.PulumiCommand)
+    config = pool.submit(_config_values, command, root, config_of) if config_of else None
     pool.shutdown(wait=False)
-    return found
+    return CliProbe(command, config)
+
+
+def _config_values(command: Future[auto.PulumiCommand], root: Path, stack: str) -> dict[str, str]:
+    """What ``LocalWorkspace.get_all_config`` reads (the same CLI call), as key -> value."""
+    done = GuardedCommand(command.result()).run(["config", "--show-secrets", "--json", "--stack", stack], str(root), {})
+    values = json.loads(done.stdout)
+    return {str(k): str(v.get("value", "")) for k, v in values.items() if isinstance(v, dict)}
 
 
 class JobCancelled(Exception):  # noqa: N818 (an event, not an error of ours)

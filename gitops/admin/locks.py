@@ -22,8 +22,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from gitops.admin.backend_store import Store, backend_store
-from gitops.core.errors import StateError
+from gitops.admin.backend_store import Entry, Store, backend_store
+from gitops.core.errors import BackendError, StateError
 from gitops.core.faults import LEASE_RENEW_SECONDS, Lease, LockFile, parse_lease, parse_lock
 
 LOCKS = ".pulumi/locks/"
@@ -49,14 +49,30 @@ class BackendLocks:
     def where(self) -> str:
         return self.store.where
 
+    def _entries(self, prefix: str) -> list[Entry]:
+        """The objects under ``prefix``; a backend that cannot be read is a ``BackendError`` (the job says the
+        backend fails and changes nothing more), whichever backend it is."""
+        try:
+            return self.store.entries(prefix)
+        except OSError as exc:
+            raise BackendError(f"the state backend {self.where} cannot be read: {exc}") from None
+
+    def _read(self, key: str) -> str:
+        try:
+            return self.store.read(key)
+        except FileNotFoundError:
+            raise
+        except OSError as exc:
+            raise BackendError(f"the state backend {self.where} cannot be read: {exc}") from None
+
     def locks(self) -> list[LockFile]:
         found = []
-        for entry in self.store.entries(LOCKS):
+        for entry in self._entries(LOCKS):
             parts = entry.key.split("/")  # .pulumi/locks/<org>/<project>/<stack>/<id>.json
             if len(parts) != 6 or parts[3:5] != [self.project, self.stack] or not parts[5].endswith(".json"):
                 continue
             try:
-                found.append(parse_lock(entry.key, self.store.read(entry.key)))
+                found.append(parse_lock(entry.key, self._read(entry.key)))
             except FileNotFoundError:  # released while we looked
                 continue
             except StateError:  # not a lock pulumi wrote: shown as held by nobody known, never broken alone
@@ -65,11 +81,11 @@ class BackendLocks:
 
     def leases(self) -> list[Lease]:
         found = []
-        for entry in self.store.entries(f"{self._lease_dir()}/"):
+        for entry in self._entries(f"{self._lease_dir()}/"):
             if not entry.key.endswith(".json"):
                 continue
             try:
-                found.append(parse_lease(entry.key, self.store.read(entry.key)))
+                found.append(parse_lease(entry.key, self._read(entry.key)))
             except (FileNotFoundError, StateError):
                 continue
         return found
@@ -88,9 +104,9 @@ class BackendLocks:
     def notes(self) -> list[tuple[str, str]]:
         """(key, text) of the audit notes no update has recorded yet, oldest first."""
         found = []
-        for entry in self.store.entries(f"{NOTES}/{self.project}/{self.stack}/"):
+        for entry in self._entries(f"{NOTES}/{self.project}/{self.stack}/"):
             with contextlib.suppress(FileNotFoundError):
-                found.append((entry.key, (self.store.read(entry.key).splitlines() or [""])[0][:500]))
+                found.append((entry.key, (self._read(entry.key).splitlines() or [""])[0][:500]))
         return found
 
     def lease_key(self, host: str, pid: int) -> str:
@@ -205,5 +221,5 @@ def holding_lease(locks: BackendLocks | None, doing: str) -> Iterator[None]:
 def _readable_locks(locks: BackendLocks) -> list[LockFile]:
     try:
         return locks.locks()
-    except OSError:
+    except (OSError, BackendError):
         return []

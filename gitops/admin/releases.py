@@ -75,7 +75,11 @@ def _release(args: argparse.Namespace, cancel: Cancellation) -> int:
     if env.is_preview:
         return _release_preview(args, event, message, wait)
     admin = admin_for(args)
-    with ThreadPoolExecutor(max_workers=1) as pool:  # two CLI reads at once: the preflight's kubeconfigs
+    probe = getattr(args, "pulumi_probe", None)
+    if probe is not None and probe.config is not None:  # read while this module was imported (gitops.cli)
+        with contextlib.suppress(auto.CommandError, ValueError):  # read again below, and then it says why
+            admin.seed_config(probe.config.result())
+    with ThreadPoolExecutor(max_workers=1) as pool:  # two reads at once: the state and the preflight's kubeconfigs
         kubeconfigs = pool.submit(admin.kubeconfigs)
         snapshot, before = readable_state(admin)
         kubeconfigs.result()

@@ -32,7 +32,7 @@ def pulumi_cli(args: argparse.Namespace) -> auto.PulumiCommand:
     if getattr(args, "pulumi_command", None) is None:
         try:
             probe = getattr(args, "pulumi_probe", None)  # started by gitops.cli.main
-            args.pulumi_command = GuardedCommand(probe.result() if probe is not None else auto.PulumiCommand())
+            args.pulumi_command = GuardedCommand(probe.command.result() if probe is not None else auto.PulumiCommand())
         except FileNotFoundError:
             raise ConfigError(
                 "the Pulumi CLI is not installed or not on PATH; install it (https://www.pulumi.com/docs/install/) "

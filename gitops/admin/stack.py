@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import getpass
+import json
 import os
 import tempfile
 import time
@@ -260,10 +261,27 @@ class StackAdmin:
         return ledger(items)
 
     def snapshot(self) -> Snapshot:
+        """What the backend holds for the stack: its checkpoint read straight from the backend where gitops can
+        address it (one read, not a CLI process: a release's preflight), else `pulumi stack export`."""
+        deployment = self._stored_deployment()
+        if deployment is not None:
+            return Snapshot.of(deployment)
         try:
             return Snapshot.of(self._stack.export_stack().deployment or {})
         except ValueError as exc:
             raise StateError(f"`pulumi stack export` of {self.name} did not answer JSON ({exc})") from None
+
+    def _stored_deployment(self) -> dict[str, Any] | None:
+        """The checkpoint's latest deployment (what `stack export` prints as ``deployment``), or None where it
+        cannot be read that way (no store, compressed, missing, unreadable: the CLI then says what is wrong)."""
+        if self.locks is None:
+            return None
+        try:
+            checkpoint = json.loads(self.locks.store.read(f".pulumi/stacks/{self.project}/{self.name}.json"))
+            latest = checkpoint["checkpoint"].get("latest")
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return None
+        return latest if isinstance(latest, dict) else {}
 
     def clear_pending(self, message: str, on_output: Callable[[str], None]) -> None:
         """`pulumi refresh --clear-pending-creates`: read every object back from its cluster and drop what an
@@ -343,7 +361,8 @@ class StackAdmin:
         self.notes.clear()
         for key, _ in audit:
             if self.locks is not None:
-                self.locks.remove(key)
+                with contextlib.suppress(OSError):  # left: the next update records the note again, nothing lost
+                    self.locks.remove(key)
 
     def cancel(self) -> None:
         """`pulumi cancel`: delete every lock of the stack (the only way on a backend gitops cannot read)."""
@@ -380,6 +399,11 @@ class StackAdmin:
         env = environment_for_stack(self.name)
         names = list(clusters) if clusters is not None else [c.name for c in self.settings().clusters]
         return app_component_urns(self.name, self.project, names, app, env.name)
+
+    def seed_config(self, values: Mapping[str, str]) -> None:
+        """The stack's config as already read with its secrets (``gitops.admin.cli.CliProbe``)."""
+        prefix = f"{NAMESPACE}:{KUBECONFIG_PREFIX}"
+        self._kubeconfigs = {k.removeprefix(prefix): v for k, v in values.items() if k.startswith(prefix)}
 
     def kubeconfigs(self) -> dict[str, str]:
         """Each cluster's kubeconfig from the stack's secret config (``gitops:kubeconfig-<cluster>``), read

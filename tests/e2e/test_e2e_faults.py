@@ -19,6 +19,7 @@ from typing import Any
 from gitops.admin.locks import BackendLocks
 from gitops.core.faults import Lease, LockFile
 from gitops.localcluster.cluster import BROKEN_DIGEST
+from gitops.localcluster.postgres import LocalPostgres
 from tests.e2e.world import World, WorldFactory, digest
 
 IMAGE = "registry.example.com/shop/web"
@@ -434,3 +435,37 @@ def test_etcd_restarted_mid_update_ends_the_release_in_bounded_time_and_the_next
     world.ci_release("staging", "web", c3, image_digest=digest(3))
     assert _version(world, "staging") == c3
     assert world.outputs("staging")["releases"]["web"]["commit"] == c3
+
+
+def test_the_team_backend_server_stopping_mid_update_loses_nothing_and_the_next_release_lands(
+    world_factory: Callable[[Sequence[str]], World], postgres: LocalPostgres
+) -> None:
+    """The team backend's PostgreSQL server stops while a release's update runs (a failover, a restart): the
+    job ends in bounded time saying the backend fails, nothing recorded is lost, and once the server is back
+    the next release breaks the lock the failed job could not remove and lands."""
+    world = world_factory(["staging"])
+    c1, c2, c3 = _commits(world, "first", "second", "third")
+    _staging_at(world, c1)
+    good = world.outputs("staging")
+
+    job = _start_release(world, "staging", c2, BROKEN_DIGEST)  # its rollout waits: the update is surely running
+    try:
+        _until("the Deployment update of c2 reaching the API server", lambda: _version(world, "staging") == c2)
+        with postgres.stopped():
+            try:
+                out, _ = job.communicate(timeout=BACKEND_FAILURE_BOUND)
+            except subprocess.TimeoutExpired as exc:
+                raise AssertionError(f"the job hung on a stopped backend: {(exc.output or '')[-4000:]!r}") from None
+    finally:
+        if job.poll() is None:
+            os.killpg(job.pid, signal.SIGKILL)
+            job.wait()
+
+    assert job.returncode != 0, out[-4000:]
+    assert "connect" in out.lower() or "backend" in out.lower(), out[-4000:]
+    assert world.outputs("staging") == good, "the last good checkpoint is still what the backend serves"
+
+    done = world.ci_release("staging", "web", c3, image_digest=digest(3))
+    assert _version(world, "staging") == c3, done.stdout[-3000:]
+    assert world.outputs("staging")["releases"]["web"]["commit"] == c3
+    assert not _pending(world, "staging") and not _locks(world, "staging") and not _leases(world, "staging")
