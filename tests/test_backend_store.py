@@ -14,7 +14,7 @@ import pytest
 
 from gitops.admin.backend_store import FileStore, PostgresStore, Store, backend_store
 from gitops.admin.locks import BackendLocks
-from gitops.admin.previews import _shown, checkpoint_stacks
+from gitops.admin.previews import checkpoint_stacks, shown_outputs
 from gitops.core.errors import ConfigError
 from gitops.localcluster.cluster import ClusterError
 from gitops.localcluster.postgres import LocalPostgres
@@ -127,7 +127,7 @@ def test_the_stack_index_reads_stack_names_from_checkpoint_keys(tmp_path: Path) 
 
 def test_secret_outputs_read_from_a_checkpoint_show_as_the_cli_shows_them() -> None:
     secret = {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270", "ciphertext": "v1:abc"}
-    assert _shown({"a": {"b": secret, "c": [1, secret]}, "d": "plain"}) == {
+    assert shown_outputs({"a": {"b": secret, "c": [1, secret]}, "d": "plain"}) == {
         "a": {"b": "[secret]", "c": [1, "[secret]"]},
         "d": "plain",
     }

@@ -101,6 +101,11 @@ def add_admin_commands(sub: Any) -> None:
     apply.add_argument("--lock-wait", type=float, help="seconds to wait for a locked stack ($GITOPS_LOCK_WAIT_SECONDS)")
     apply.set_defaults(func=command("gitops.admin.deploy_repo", "cmd_apply"), needs_cli=True)
 
+    dashboard = sub.add_parser("dashboard", help="write the release dashboard page (read-only state URLs)")
+    dashboard.add_argument("--out", required=True, help="directory for index.html (GitLab Pages: public)")
+    dashboard.add_argument("--now", help="ISO timestamp to use as the current time")
+    dashboard.set_defaults(func=command("gitops.dashboard.command", "cmd_dashboard"))
+
     release = sub.add_parser("release", help="CI: deploy or stop one release; restores the last good one on failure")
     release.add_argument("--stack", required=True)
     release.add_argument("--app", required=True)

@@ -108,7 +108,7 @@ class PreviewFleet:
                 latest = (checkpoint.get("checkpoint") or {}).get("latest") or {}
             except (ValueError, AttributeError):
                 continue  # unreadable here: the CLI is asked, and says what is wrong
-            found[name] = _shown(Snapshot.of(latest).outputs)
+            found[name] = shown_outputs(Snapshot.of(latest).outputs)
         return found
 
     def stack_index(self) -> list[tuple[str, datetime | None]]:
@@ -270,14 +270,14 @@ def status_lines(stacks: list[LiveStack], now: datetime) -> list[str]:
 SECRET_SIG = "4dabf18193072939515e22adb298388d"  # a secret value in a checkpoint (pulumi's sig.Secret)
 
 
-def _shown(value: Any) -> Any:
+def shown_outputs(value: Any) -> Any:
     """``value`` with every secret replaced by ``[secret]``, as `pulumi stack output --json` shows it."""
     if isinstance(value, dict):
         if SECRET_SIG in value:
             return "[secret]"
-        return {k: _shown(v) for k, v in value.items()}
+        return {k: shown_outputs(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_shown(v) for v in value]
+        return [shown_outputs(v) for v in value]
     return value
 
 

@@ -158,6 +158,19 @@ class LocalPostgres:
                 )
         return made
 
+    def create_reader(self, database: str, table: str = TABLE) -> str:
+        """A login role that may only read ``database``'s state table (the dashboard's): its URL."""
+        name, password = f"{database}_reader", secrets.token_urlsafe(18)
+        with self.connect() as admin:
+            admin.execute(
+                sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(name), sql.Literal(password))
+            )
+            admin.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(sql.Identifier(database),
+                                                                             sql.Identifier(name)))  # fmt: skip
+        with self.connect(database) as db:
+            db.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(sql.Identifier(table), sql.Identifier(name)))
+        return self.url(name, password, database)
+
     @contextlib.contextmanager
     def stopped(self) -> Iterator[None]:
         """The server down while the body runs (a backend outage), started again after it."""

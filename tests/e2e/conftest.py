@@ -6,7 +6,9 @@ elsewhere the tier is skipped with that line.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -58,3 +60,21 @@ def world_factory(tmp_path: Path, tools: dict[str, Path], postgres: LocalPostgre
     yield make
     for world in started:
         world.clusters.stop()
+        _kill_leftovers(world.folder)
+
+
+def _kill_leftovers(folder: Path) -> None:
+    """Processes a test's killed job left behind (a SIGKILLed CLI's provider plugin and language host keep
+    running: in CI the job's container ends them): any process run from, or naming, the world's folder."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cwd = os.readlink(entry / "cwd")
+            cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        inside = f"{folder}/"
+        if cwd == str(folder) or cwd.startswith(inside) or inside in cmdline:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(int(entry.name), signal.SIGKILL)

@@ -1,0 +1,50 @@
+"""The release dashboard from real stacks: releases, a rollback and its hold, a failed release restored,
+read from the team backend with a role that may only read (the page needs no passphrase and no CLI)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlparse
+
+import psycopg
+import pytest
+
+from gitops.localcluster.cluster import BROKEN_DIGEST
+from gitops.localcluster.postgres import LocalPostgres
+from tests.e2e.world import WorldFactory, digest
+from tests.test_dashboard import Page
+
+
+def test_the_dashboard_shows_what_the_backend_holds_with_a_read_only_role(
+    world_factory: WorldFactory, postgres: LocalPostgres, tmp_path: Path
+) -> None:
+    world = world_factory(["staging"])
+    repo = world.app_repo("web")
+    c1, c2, c3 = repo.commit("first"), repo.commit("second"), repo.commit("third")
+    repo.git("branch", "-f", "latest", "master")
+    world.gitops("init", "--stack", "staging")
+    world.ci_release("staging", "web", c1, image_digest=digest(1))
+    world.ci_release("staging", "web", c2, image_digest=digest(2))
+    world.gitops("rollback", "--stack", "staging", "--app", "web", "--reason", "checkout <b>broken</b>",
+                 "--repo", str(repo.path), "--yes")  # fmt: skip
+    world.gitops("hold", "clear", "--stack", "staging", "--app", "web", "--reason", "fixed")
+    failed = world.ci_release("staging", "web", c3, image_digest=BROKEN_DIGEST, check=False)
+    assert failed.returncode == 1, failed.stdout[-2000:]  # restored automatically
+
+    database = urlparse(world.project.environments["staging"]["PULUMI_BACKEND_URL"]).path.lstrip("/")
+    reader = postgres.create_reader(database)
+    with psycopg.connect(reader.split("?")[0]) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
+        conn.execute("DELETE FROM pulumi_state")  # the page's role cannot change the state
+    out = tmp_path / "public"
+    done = world.gitops("dashboard", "--out", str(out), extra={"GITOPS_STATE_URL_STAGING": reader})
+    assert done.returncode == 0, done.stderr
+    page = Page((out / "index.html").read_text(encoding="utf-8"))
+    web = page.row("web")
+    assert web[1].startswith("RESTORED") and web[2].startswith(c1[:8]), web
+    started = [r for r in page.rows if len(r) == 7 and r[1] in ("succeeded", "failed")]
+    assert started[0][1:3] == ["succeeded", "restore"] and started[0][4] == c1[:8], started  # newest first
+    (failure,) = [r for r in started if r[1] == "failed"]
+    assert failure[2] == "deploy" and failure[4] == c3[:8], failure
+    assert started.index(failure) > 0, "the restore came after the failed release"
+    assert any(r[2] == "rollback" for r in started) and "checkout <b>broken</b>" not in " ".join(page.text[:0])
+    assert not any(tag == "b" for tag, _ in page.tags), "a reason with markup stays text"

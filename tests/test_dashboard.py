@@ -1,0 +1,169 @@
+"""The release dashboard page, read from a backend's objects (a file backend laid out as the CLI lays it
+out) and judged through an HTML parser, never by string search: what each cell says, that every hostile
+text stays text, and that a backend that cannot be read is said in place."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gitops.admin.backend_store import FileStore
+from gitops.cli import main
+from gitops.dashboard.page import Links, render
+from gitops.dashboard.read import EnvironmentView, read_environment
+from tests.harness import deploy_repo_copy
+
+NOW = datetime(2026, 12, 6, 12, 0, 0)
+C1, C2, C3 = "1" * 40, "2" * 40, "3" * 40
+HOSTILE = '<script>alert("x")</script>"\'><img src=x onerror=alert(1)>'
+
+
+class Page(HTMLParser):
+    """The page's elements and text, as a browser's parser sees them."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.text: list[str] = []
+        self.rows: list[list[str]] = []
+        self._cell: list[str] | None = None
+        self.feed(html)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+        if tag == "tr":
+            self.rows.append([])
+        if tag in ("td", "th"):
+            self._cell = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self._cell is not None and self.rows:
+            self.rows[-1].append("".join(self._cell).strip())
+            self._cell = None
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+        if self._cell is not None:
+            self._cell.append(data)
+
+    def row(self, first: str) -> list[str]:
+        (found,) = [r for r in self.rows if r and r[0] == first]
+        return found
+
+
+def release(commit: str, **extra: Any) -> dict[str, Any]:
+    return {"commit": commit, "branch": "master", "action": "deploy", "released_at": "2026-12-06T09:00:00Z",
+            "actor": "alice", "pipeline": "https://gitlab.example.com/shop/web/-/pipelines/7",
+            "digest": "sha256:" + "a" * 64, **extra}  # fmt: skip
+
+
+def write_stack(root: Path, stack: str, outputs: dict[str, Any], history: list[dict[str, Any]]) -> None:
+    """A stack as the DIY backend keeps it: its checkpoint and one history file per update."""
+    store = FileStore(root)
+    resource = {"urn": f"urn:pulumi:{stack}::gitops::pulumi:pulumi:Stack::gitops-{stack}",
+                "type": "pulumi:pulumi:Stack", "outputs": outputs}  # fmt: skip
+    checkpoint = {"version": 3, "checkpoint": {"stack": stack, "latest": {"resources": [resource]}}}
+    store.write(f".pulumi/stacks/gitops/{stack}.json", json.dumps(checkpoint))
+    for n, update in enumerate(history):
+        store.write(
+            f".pulumi/history/gitops/{stack}/{stack}-{1765000000000000000 + n}.history.json", json.dumps(update)
+        )
+
+
+def update(message: str, result: str, config: dict[str, Any], start: int = 1765010000) -> dict[str, Any]:
+    return {"kind": "update", "startTime": start, "endTime": start + 5, "message": message, "result": result,
+            "environment": {}, "config": config, "version": 0}  # fmt: skip
+
+
+@pytest.fixture()
+def backend(tmp_path: Path) -> Path:
+    root = tmp_path / "prod-state"
+    hold = {"commits": [C2], "rolled_back_to": C1, "reason": "500s on checkout", "since": "2026-12-06T10:00:00Z"}
+    write_stack(root, "prod", {
+        "releases": {
+            "web": release(C1, action="rollback", previous=C2),
+            "api": release(C3, behind={"prod-us": {"commit": C2, "digest": "sha256:" + "b" * 64}}),
+        },
+        "previews": {}, "holds": {"web": hold},
+        "secretish": {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270", "ciphertext": "v1:x"},
+    }, [
+        update(f"deploy web@{C2[:8]} from master by alice", "succeeded", {"gitops:app": "web", "gitops:commit": C2}),
+        update(f"rollback web to {C1[:8]} by bob", "succeeded", {"gitops:app": "web", "gitops:commit": C1,
+               "gitops:action": "rollback", "gitops:appSecrets": {"secure": "v1:abc"}}),
+        update("deploy api@33333333 from master by carol", "failed", {"gitops:app": "api", "gitops:commit": C3}),
+    ])  # fmt: skip
+    return root
+
+
+def test_the_matrix_says_what_runs_where_with_holds_rollbacks_and_waves(backend: Path) -> None:
+    view = read_environment("prod", FileStore(backend), "gitops", previews=False)
+    links = Links("https://gitlab.example.com", {"web": "shop/web", "api": "shop/api"})
+    page = Page(render([view], links, NOW))
+    web = page.row("web")
+    assert web[1].startswith("ROLLED BACKHELD") and "held: 22222222; 500s on checkout" in web[1]
+    assert web[2].startswith("11111111") and web[4] == "3 h ago" and web[5] == "alice"
+    api = page.row("api")
+    assert api[1].startswith("MID-ROLLOUT") and "behind: prod-us at 22222222" in api[1]
+    hrefs = [a.get("href") for tag, a in page.tags if tag == "a"]
+    assert f"https://gitlab.example.com/shop/web/-/commit/{C1}" in hrefs
+    assert "https://gitlab.example.com/shop/web/-/pipelines/7" in hrefs
+    results = [r[1] for r in page.rows if len(r) == 7 and r[1] in ("succeeded", "failed")]
+    assert results == ["failed", "succeeded", "succeeded"], "the timeline, newest first"
+    assert not any(tag == "script" for tag, _ in page.tags) and "[secret]" not in "".join(page.text)
+
+
+def test_hostile_branch_names_and_messages_render_as_text(tmp_path: Path) -> None:
+    root = tmp_path / "state"
+    preview = {"app": "web", "branch": "feature/" + HOSTILE[:60].replace(" ", "-"), "commit": C1,
+               "namespace": "web-x", "url": "javascript:alert(1)", "last_deployed": "2026-12-06T11:00:00Z",
+               "actor": HOSTILE}  # fmt: skip
+    write_stack(root, "preview-web-x-1", {"releases": {}, "holds": {}, "previews": {"web-x": preview}}, [])
+    write_stack(root, "preview", {"releases": {}, "holds": {}, "previews": {}}, [
+        update(HOSTILE, "succeeded", {"gitops:app": HOSTILE}),
+    ])  # fmt: skip
+    view = read_environment("preview", FileStore(root), "gitops", previews=True)
+    html = render([view], Links("https://gitlab.example.com", {}), NOW, ttl_hours=72)
+    page = Page(html)
+    assert not any(tag in ("script", "img") for tag, _ in page.tags), "markup from the backend stays text"
+    assert not any((a.get("href") or "").startswith("javascript:") for tag, a in page.tags if tag == "a")
+    assert HOSTILE in "".join(page.text), "shown as written"
+    row = page.row("web")
+    assert row[2] == "javascript:alert(1)" and row[4] == "1 h ago" and row[5] == "71 h"
+
+
+def test_an_environment_that_cannot_be_read_says_so_in_place(backend: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "broken"
+    FileStore(broken).write(".pulumi/stacks/gitops/staging.json", "{not json")
+    views = [
+        read_environment("prod", FileStore(backend), "gitops", previews=False),
+        read_environment("staging", FileStore(broken), "gitops", previews=False),
+        EnvironmentView("preview", "-", problem="no backend given (GITOPS_STATE_URL_PREVIEW)"),
+    ]
+    page = Page(render(views, Links("", {}), NOW))
+    alerts = [a for tag, a in page.tags if a.get("role") == "alert"]
+    assert len(alerts) == 2
+    text = " ".join(page.text)
+    assert "Stack staging: its checkpoint is unreadable" in text and "no backend given" in text
+    assert page.row("web")[2].startswith("11111111"), "prod still shows"
+
+
+def test_the_command_writes_one_self_contained_page(
+    backend: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("gitops.cli.PROJECT_ROOT", deploy_repo_copy(tmp_path / "deploy"))
+    monkeypatch.setenv("GITOPS_STATE_URL_PROD", f"file://{backend}")
+    monkeypatch.delenv("GITOPS_STATE_URL_STAGING", raising=False)
+    monkeypatch.setenv("GITOPS_STATE_URL_PREVIEW", "s3://bucket")
+    out = tmp_path / "public"
+    assert main(["dashboard", "--out", str(out), "--now", NOW.isoformat()]) == 0
+    page = Page((out / "index.html").read_text(encoding="utf-8"))
+    assert [name for name in (p.name for p in out.iterdir())] == ["index.html"]
+    assert not any(tag in ("script", "link", "img") for tag, _ in page.tags), "no script, no external asset"
+    assert page.row("web")[1].startswith("ROLLED BACK")
+    text = " ".join(page.text)
+    assert "no backend given (GITOPS_STATE_URL_STAGING)" in text and "file:// and postgres://" in text
