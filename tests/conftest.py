@@ -1,10 +1,13 @@
 """Shared fixtures: a real app repository per test; no test leaves files in the repository."""
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from gitops.localcluster.cluster import ClusterError
+from gitops.localcluster.postgres import LocalPostgres
 from tests.gitutil import GitRepo, standard_repo
 
 
@@ -42,3 +45,16 @@ def repository_untouched() -> Iterator[None]:
     for name in added:
         (REPO / name).unlink()
     assert not added, f"tests wrote stack files into the repository (now removed): {added}"
+
+
+def postgres_server() -> Iterator[LocalPostgres]:
+    """A PostgreSQL server for a fixture's scope (Debian's ``postgresql``); in CI one that cannot start fails
+    the tests, elsewhere it skips them with the reason."""
+    try:
+        server = LocalPostgres.start()
+    except ClusterError as exc:
+        if os.environ.get("CI") or os.environ.get("GITOPS_REQUIRE_TOOLS"):
+            pytest.fail(f"PostgreSQL cannot start: {exc}", pytrace=False)
+        pytest.skip(f"PostgreSQL cannot start here (apt-get install postgresql): {exc}")
+    yield server
+    server.stop()

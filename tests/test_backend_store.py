@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,20 +15,13 @@ from gitops.admin.backend_store import FileStore, PostgresStore, Store, backend_
 from gitops.admin.locks import BackendLocks
 from gitops.admin.previews import checkpoint_stacks, shown_outputs
 from gitops.core.errors import ConfigError
-from gitops.localcluster.cluster import ClusterError
 from gitops.localcluster.postgres import LocalPostgres
+from tests.conftest import postgres_server
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[LocalPostgres]:
-    try:
-        started = LocalPostgres.start()
-    except ClusterError as exc:
-        if os.environ.get("CI") or os.environ.get("GITOPS_REQUIRE_TOOLS"):
-            pytest.fail(f"PostgreSQL cannot start: {exc}", pytrace=False)
-        pytest.skip(f"PostgreSQL cannot start here: {exc}")
-    yield started
-    started.stop()
+    yield from postgres_server()
 
 
 @pytest.fixture(params=["file", "postgres"])

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from gitops.localcluster.cluster import ClusterError
 from gitops.localcluster.postgres import LocalPostgres
 from gitops.localcluster.tools import ToolsError, build_tools
+from tests.conftest import postgres_server
 from tests.e2e.world import World, start_world
 
 
@@ -34,14 +34,7 @@ def tools() -> dict[str, Path]:
 def postgres() -> Iterator[LocalPostgres]:
     """The team backend's server (Debian's PostgreSQL), one per test process; each world gets its own
     databases and roles on it."""
-    try:
-        server = LocalPostgres.start()
-    except ClusterError as exc:
-        if os.environ.get("CI") or os.environ.get("GITOPS_REQUIRE_TOOLS"):
-            pytest.fail(f"the team backend's PostgreSQL server cannot start: {exc}", pytrace=False)
-        pytest.skip(f"PostgreSQL cannot start here (apt-get install postgresql): {exc}")
-    yield server
-    server.stop()
+    yield from postgres_server()
 
 
 @pytest.fixture()
