@@ -98,6 +98,9 @@ class ReleaseGate(pulumi.ComponentResource):
         if settings.drift_schedule:
             variables = {"GITOPS_JOB": "drift", "GITOPS_STACK": env.name}
             self._schedule(f"{name}-drift", f"gitops: drift check of {env.name}", settings.drift_schedule, variables)
+        if owns_project_settings(env) and settings.dashboard_schedule:
+            schedule = settings.dashboard_schedule
+            self._schedule(f"{name}-dashboard", "gitops: release dashboard", schedule, {"GITOPS_JOB": "dashboard"})
         self.register_outputs({"environment_scope": ENVIRONMENT_SCOPE[env.name]})
 
     def _guarded(self, app: str | None) -> pulumi.ResourceOptions:
@@ -189,6 +192,7 @@ class ReleaseGate(pulumi.ComponentResource):
         deploy = self._settings.deploy_project
         settings = {k: v for k, v in release_settings(self._pipeline).items() if not k.startswith("ci_forward")}
         del settings["ci_config_path"]  # the deploy repo runs its own .gitlab-ci.yml
+        settings["pages_access_level"] = "private"  # the release dashboard (its `pages` job): members only
         gitlab.Project(
             "prod-deploy-project",
             **settings,

@@ -10,6 +10,10 @@ from pathlib import Path
 import pytest
 from pulumi import automation as auto
 
+from gitops.admin.audit import _record_drift
+from gitops.admin.backend_store import FileStore
+from gitops.admin.drift_record import DriftCheck, last_drift_check
+from gitops.admin.locks import BackendLocks
 from gitops.admin.messages import update_message
 from gitops.admin.stack import LOCK_POLL_SECONDS, PAGE_SIZE, StackAdmin
 from gitops.cli import main
@@ -302,3 +306,21 @@ def test_unlock_shows_the_holder_asks_and_the_next_update_records_the_break(
     assert message.startswith("apply settings\n") and "broke a lock of prod (foreign): held by bob@laptop" in message
     assert not list((tmp_path / ".gitops" / "audit").rglob("*.txt")), "recorded once, then gone"
     assert cli(backend, "unlock", "--stack", "prod") == 0 and "stack prod is not locked" in capsys.readouterr().out
+
+
+def test_a_drift_check_the_backend_refuses_to_record_keeps_its_result(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The dashboard's record is written beside the state; a backend that refuses it only warns."""
+
+    class Admin:
+        project, name = "gitops", "prod"
+        locks = BackendLocks(FileStore(tmp_path / "state"), "gitops", "prod")
+
+    check = DriftCheck("2026-12-06T10:00:00Z", {"update": 1}, ("Deployment web",))
+    _record_drift(Admin(), check)  # type: ignore[arg-type]
+    assert last_drift_check(FileStore(tmp_path / "state"), "gitops", "prod") == check
+    (tmp_path / "refusing").write_text("a file where the backend's folder should be")
+    Admin.locks = BackendLocks(FileStore(tmp_path / "refusing"), "gitops", "prod")
+    _record_drift(Admin(), check)  # type: ignore[arg-type]
+    assert "the drift check could not be recorded for the dashboard" in capsys.readouterr().err

@@ -19,6 +19,7 @@ SMOKE = [
     (["bench_evaluation.py", "--apps", "2", "--repeat", "1"], "gc tuned"),
     (["bench_release_cost.py", "--apps", "3", "--evaluation-only"], "evaluation: 1 app"),
     (["bench_preview_fixed_cost.py", "--repeat", "1"], "preview deploy: program"),
+    (["bench_dashboard_scale.py", "--apps", "3", "--previews", "4", "--repeat", "1"], "dashboard at 3 apps"),
 ]
 
 

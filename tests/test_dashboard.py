@@ -13,7 +13,9 @@ from typing import Any
 import pytest
 
 from gitops.admin.backend_store import FileStore
+from gitops.admin.drift_record import DriftCheck, drift_key, record_drift, resource_label
 from gitops.cli import main
+from gitops.core.errors import StateError
 from gitops.dashboard.page import Links, render
 from gitops.dashboard.read import EnvironmentView, read_environment
 from tests.harness import deploy_repo_copy
@@ -24,20 +26,25 @@ HOSTILE = '<script>alert("x")</script>"\'><img src=x onerror=alert(1)>'
 
 
 class Page(HTMLParser):
-    """The page's elements and text, as a browser's parser sees them."""
+    """The page's elements and text, as a browser's parser sees them; each row also under its table's id."""
 
     def __init__(self, html: str) -> None:
         super().__init__(convert_charrefs=True)
         self.tags: list[tuple[str, dict[str, str | None]]] = []
         self.text: list[str] = []
         self.rows: list[list[str]] = []
+        self.tables: dict[str, list[list[str]]] = {}
+        self._table: list[str] = []
         self._cell: list[str] | None = None
         self.feed(html)
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.tags.append((tag, dict(attrs)))
+        if tag == "table":
+            self._table.append(dict(attrs).get("id") or "")
         if tag == "tr":
             self.rows.append([])
+            self.tables.setdefault(self._table[-1] if self._table else "", []).append(self.rows[-1])
         if tag in ("td", "th"):
             self._cell = []
 
@@ -45,14 +52,20 @@ class Page(HTMLParser):
         if tag in ("td", "th") and self._cell is not None and self.rows:
             self.rows[-1].append("".join(self._cell).strip())
             self._cell = None
+        if tag == "table" and self._table:
+            self._table.pop()
 
     def handle_data(self, data: str) -> None:
         self.text.append(data)
         if self._cell is not None:
             self._cell.append(data)
 
-    def row(self, first: str) -> list[str]:
-        (found,) = [r for r in self.rows if r and r[0] == first]
+    def row(self, first: str, table: str) -> list[str]:
+        (found,) = [r for r in self.tables.get(table, []) if r and r[0] == first]
+        return found
+
+    def by_id(self, ident: str) -> dict[str, str | None]:
+        (found,) = [attrs for _, attrs in self.tags if attrs.get("id") == ident]
         return found
 
 
@@ -104,10 +117,10 @@ def test_the_matrix_says_what_runs_where_with_holds_rollbacks_and_waves(backend:
     view = read_environment("prod", FileStore(backend), "gitops", previews=False)
     links = Links("https://gitlab.example.com", {"web": "shop/web", "api": "shop/api"})
     page = Page(render([view], links, NOW))
-    web = page.row("web")
-    assert web[1].startswith("ROLLED BACKHELD") and "held: 22222222; 500s on checkout" in web[1]
+    web = page.row("web", "releases-prod")
+    assert web[1].startswith("ROLLED BACK HELD") and "held: 22222222; 500s on checkout" in web[1]
     assert web[2].startswith("11111111") and web[4] == "3 h ago" and web[5] == "alice"
-    api = page.row("api")
+    api = page.row("api", "releases-prod")
     assert api[1].startswith("MID-ROLLOUT") and "behind: prod-us at 22222222" in api[1]
     hrefs = [a.get("href") for tag, a in page.tags if tag == "a"]
     assert f"https://gitlab.example.com/shop/web/-/commit/{C1}" in hrefs
@@ -132,8 +145,8 @@ def test_hostile_branch_names_and_messages_render_as_text(tmp_path: Path) -> Non
     assert not any(tag in ("script", "img") for tag, _ in page.tags), "markup from the backend stays text"
     assert not any((a.get("href") or "").startswith("javascript:") for tag, a in page.tags if tag == "a")
     assert HOSTILE in "".join(page.text), "shown as written"
-    row = page.row("web")
-    assert row[2] == "javascript:alert(1)" and row[4] == "1 h ago" and row[5] == "71 h"
+    row = page.row(preview["branch"], "previews-web")
+    assert row[1] == "javascript:alert(1)" and row[3] == "1 h ago" and row[4] == "71 h"
 
 
 def test_an_environment_that_cannot_be_read_says_so_in_place(backend: Path, tmp_path: Path) -> None:
@@ -149,7 +162,7 @@ def test_an_environment_that_cannot_be_read_says_so_in_place(backend: Path, tmp_
     assert len(alerts) == 2
     text = " ".join(page.text)
     assert "Stack staging: its checkpoint is unreadable" in text and "no backend given" in text
-    assert page.row("web")[2].startswith("11111111"), "prod still shows"
+    assert page.row("web", "releases-prod")[2].startswith("11111111"), "prod still shows"
 
 
 def test_the_command_writes_one_self_contained_page(
@@ -164,6 +177,98 @@ def test_the_command_writes_one_self_contained_page(
     page = Page((out / "index.html").read_text(encoding="utf-8"))
     assert [name for name in (p.name for p in out.iterdir())] == ["index.html"]
     assert not any(tag in ("script", "link", "img") for tag, _ in page.tags), "no script, no external asset"
-    assert page.row("web")[1].startswith("ROLLED BACK")
+    assert page.row("web", "releases-prod")[1].startswith("ROLLED BACK")
     text = " ".join(page.text)
     assert "no backend given (GITOPS_STATE_URL_STAGING)" in text and "file:// and postgres://" in text
+
+
+def test_the_matrix_has_a_column_per_cluster_and_says_where_drift_was_found(backend: Path) -> None:
+    store = FileStore(backend)
+    drift = DriftCheck("2026-12-06T10:00:00Z", {"update": 1}, ("Deployment web",), "https://gitlab.example.com/p/1")
+    record_drift(store, "gitops", "prod", drift)
+    view = read_environment("prod", store, "gitops", previews=False)
+    page = Page(render([view], Links("", {}), NOW, clusters={"prod": ["prod-eu", "prod-us"]}))
+    assert page.tables["matrix"][0] == ["App", "prod / prod-euDRIFT", "prod / prod-usDRIFT"]
+    assert page.row("api", "matrix") == ["api", "33333333 MID-ROLLOUT", "22222222 BEHIND"], "each cluster's commit"
+    assert page.row("web", "matrix") == ["web", "11111111 ROLLED BACK HELD", "11111111 ROLLED BACK HELD"]
+    one_cluster = {"commit": C1, "rolled_back": True}
+    write_stack(
+        backend,
+        "prod",
+        {"releases": {"web": release(C2, behind={"prod-us": one_cluster})}, "previews": {}, "holds": {}},
+        [],
+    )
+    view = read_environment("prod", store, "gitops", previews=False)
+    page = Page(render([view], Links("", {}), NOW, clusters={"prod": ["prod-eu", "prod-us"]}))
+    assert page.row("web", "matrix") == ["web", "22222222 ONE CLUSTER ROLLED BACK", "11111111 ROLLED BACK"]
+    drift_text = " ".join("".join(page.text).split())
+    assert "DRIFT a refresh would make 1 update, found 2 h ago (the drift job)" in drift_text
+    assert "Deployment web" in page.text
+
+
+def test_a_clean_drift_check_an_unreadable_one_and_none_each_say_so(backend: Path, tmp_path: Path) -> None:
+    record_drift(FileStore(backend), "gitops", "prod", DriftCheck("2026-12-06T11:30:00Z"))
+    broken = tmp_path / "staging-state"
+    write_stack(broken, "staging", {"releases": {}, "holds": {}, "previews": {}}, [])
+    FileStore(broken).write(drift_key("gitops", "staging"), '{"checked_at": "x", "changes": {"update": "<b>"}}')
+    never = tmp_path / "preview-state"
+    write_stack(never, "preview", {"releases": {}, "holds": {}, "previews": {}}, [])
+    views = [read_environment("prod", FileStore(backend), "gitops", previews=False),
+             read_environment("staging", FileStore(broken), "gitops", previews=False),
+             read_environment("preview", FileStore(never), "gitops", previews=True)]  # fmt: skip
+    text = " ".join("".join(Page(render(views, Links("", {}), NOW)).text).split())
+    assert "NO DRIFT last checked 30 min ago" in text
+    assert "The last drift check cannot be read: the drift record is malformed (ValueError" in text
+    assert "Drift: no drift check recorded yet." in text
+
+
+def test_a_held_lock_and_an_interrupted_update_show_on_their_stack(backend: Path, tmp_path: Path) -> None:
+    deployment = "kubernetes:apps/v1:Deployment"
+    resource = {"urn": f"urn:pulumi:staging::gitops::{deployment}::web", "type": deployment,
+                "inputs": {"metadata": {"name": "web"}}}  # fmt: skip
+    pending = [{"type": "creating", "resource": resource}]
+    root = tmp_path / "staging-state"
+    for stack in ("staging", "preview-web-a-1"):
+        outputs = {"releases": {"web": release(C1)}, "holds": {}, "previews": {}}
+        write_stack(root, stack, outputs, [])
+        store = FileStore(root)
+        checkpoint = json.loads(store.read(f".pulumi/stacks/gitops/{stack}.json"))
+        checkpoint["checkpoint"]["latest"]["pending_operations"] = pending
+        store.write(f".pulumi/stacks/gitops/{stack}.json", json.dumps(checkpoint))
+    FileStore(root).write(".pulumi/locks/organization/gitops/staging/0b1f.json", "{}")
+    staging = Page(render([read_environment("staging", FileStore(root), "gitops", previews=False)], Links("", {}), NOW))
+    alert = " ".join("".join(staging.text).split())
+    assert "LOCKED: an update holds the lock since 0 min ago" in alert
+    assert "IN FLIGHT: steps an update left pending: creating Deployment web" in alert
+    preview = Page(render([read_environment("preview", FileStore(root), "gitops", previews=True)], Links("", {}), NOW))
+    assert "INTERRUPTED: steps an update left pending: creating Deployment web" in " ".join(preview.text)
+
+
+def test_a_thousand_previews_are_grouped_per_app_and_start_collapsed(tmp_path: Path) -> None:
+    root = tmp_path / "state"
+    for n in range(120):
+        app = ("web", "api", "cart")[n % 3]
+        preview = {"app": app, "branch": f"feature/f-{n}", "commit": C1, "namespace": f"{app}-f-{n}",
+                   "url": f"https://{app}-f-{n}.preview.example.com",
+                   "last_deployed": "2026-12-06T11:00:00Z"}  # fmt: skip
+        write_stack(
+            root, f"preview-{app}-f-{n}", {"releases": {}, "holds": {}, "previews": {f"{app}-f-{n}": preview}}, []
+        )
+    page = Page(render([read_environment("preview", FileStore(root), "gitops", previews=True)], Links("", {}), NOW))
+    details = [attrs for tag, attrs in page.tags if tag == "details"]
+    assert len(details) == 3 and not any("open" in attrs for attrs in details), "one collapsed group per app"
+    assert [len(page.tables[f"previews-{app}"]) - 1 for app in ("api", "cart", "web")] == [40, 40, 40]
+    assert page.row("web", "matrix") == ["web", "40 live"]
+    assert "120 live preview(s) of 3 app(s)" in page.text
+
+
+def test_a_drift_record_is_parsed_as_untrusted_input() -> None:
+    check = DriftCheck.parse(json.dumps({"checked_at": "2026-12-06T10:00:00Z", "changes": {"update": 2},
+                                         "resources": ["x" * 1000] * 50, "pipeline": 7}))  # fmt: skip
+    assert check.drifted and len(check.resources) == 20 and len(check.resources[0]) == 300 and check.pipeline == "7"
+    for bad in ("[]", "{}", '{"checked_at": "t", "changes": {"update": -1}}', '{"checked_at": "t", "changes": 3}'):
+        with pytest.raises(StateError, match="drift record is malformed"):
+            DriftCheck.parse(bad)
+    assert resource_label("urn:pulumi:prod::gitops::gitops:app:Application$kubernetes:apps/v1:Deployment::web") == (
+        "kubernetes:apps/v1:Deployment web"
+    )

@@ -159,6 +159,7 @@ def test_every_gitlab_resource_has_exactly_one_owning_stack() -> None:
                 "deploy_project_id": 42,
                 "drift_schedule": {"cron": "0 6 * * *"},
                 "prune_schedule": {"cron": "17 * * * *"},
+                "dashboard_schedule": {"cron": "*/30 * * * *"},
             }
         )
         result = gate(stack, extra={"gitops:gitlab": json.dumps(premium)})
@@ -176,6 +177,18 @@ def test_every_gitlab_resource_has_exactly_one_owning_stack() -> None:
     assert not shared, shared
     assert {s for v in owners.values() for s in v} == {"preview", "staging", "prod"}
     assert [v for k, v in owners.items() if k[0] == "PipelineSchedule" and "prune" in str(k[2])] == [["preview"]]
+    assert [v for k, v in owners.items() if k[0] == "PipelineSchedule" and "dashboard" in str(k[2])] == [["prod"]]
+
+
+def test_prod_publishes_the_dashboard_to_members_only_on_its_schedule() -> None:
+    settings = {**json.loads(with_premium("prod")), "dashboard_schedule": {"cron": "*/30 * * * *"}}
+    result = gate("prod", extra={"gitops:gitlab": json.dumps(settings)})
+    (deploy,) = [p for p in of(result, "Project") if p.import_id == "platform/deploy"]
+    assert deploy.inputs["pagesAccessLevel"] == "private", "GitLab Pages of the deploy project: members only"
+    (schedule,) = [s for s in of(result, "PipelineSchedule") if "dashboard" in s.inputs["description"]]
+    assert schedule.inputs["cron"] == "*/30 * * * *" and schedule.inputs["project"] == "platform/deploy"
+    variables = [v for v in of(result, "PipelineScheduleVariable") if v.name.startswith("prod-gitlab-dashboard")]
+    assert [(v.inputs["key"], v.inputs["value"]) for v in variables] == [("GITOPS_JOB", "dashboard")]
 
 
 def test_plain_ci_variables_are_refused() -> None:

@@ -103,17 +103,18 @@ def stacks_of(selected: dict[str, str]) -> set[str]:
 
 
 APP_CODE = {"lint": "on_success", "unit-tests": "on_success", "build-image": "on_success", "report": "always"}
+DASHBOARD = {"publish-dashboard": "always"}  # after a staging/prod release, a failed one too
 
 
 def test_master_deploys_prod_only(ci_repo: Path) -> None:
     selected = active_jobs(ci_repo, **push("master"))
-    assert selected == {**APP_CODE, "deploy-prod": "on_success", "verify-prod": "on_success"}
+    assert selected == {**APP_CODE, "deploy-prod": "on_success", "verify-prod": "on_success", **DASHBOARD}
     assert stacks_of(selected) == {"prod"}
 
 
 def test_latest_deploys_staging_only_even_with_an_open_release_mr(ci_repo: Path) -> None:
     selected = active_jobs(ci_repo, **push("latest", CI_OPEN_MERGE_REQUESTS="shop/web!7"))
-    assert selected == {**APP_CODE, "deploy-staging": "on_success", "verify-staging": "on_success"}
+    assert selected == {**APP_CODE, "deploy-staging": "on_success", "verify-staging": "on_success", **DASHBOARD}
     assert stacks_of(selected) == {"staging"}
 
 
@@ -292,6 +293,27 @@ def test_deploy_repo_feature_push_and_schedules_apply_nothing(deploy_repo: Path)
         "GITOPS_STACK": "prod",
     }
     assert active_jobs(deploy_repo, **drift) == {"drift-prod": "on_success"}
+
+
+@pytest.mark.parametrize("source", ["schedule", "pipeline"])
+def test_the_dashboard_is_published_by_its_schedule_or_an_app_release_and_nothing_else_runs(
+    deploy_repo: Path, source: str
+) -> None:
+    """``pipeline``: the downstream pipeline an app's publish-dashboard job triggers on the deploy project."""
+    dashboard = {**deploy_repo_push("master"), "CI_PIPELINE_SOURCE": source, "GITOPS_JOB": "dashboard"}
+    assert active_jobs(deploy_repo, **dashboard) == {"pages": "on_success"}
+    assert active_jobs(deploy_repo, **{**dashboard, "CI_COMMIT_BRANCH": "x", "CI_COMMIT_REF_NAME": "x"}) == {}
+    pages = yaml.safe_load((deploy_repo / ".gitlab-ci.yml").read_text())["pages"]
+    assert pages["artifacts"]["paths"] == ["public"] and pages["environment"]["name"] == "dashboard"
+    assert 'gitops dashboard --out "$CI_PROJECT_DIR/public"' in pages["script"][-1]
+
+
+def test_an_app_release_triggers_the_dashboard_without_its_own_variables() -> None:
+    trigger = jobs()["publish-dashboard"]
+    assert trigger["trigger"]["project"] == "platform/deploy" and trigger["trigger"]["branch"] == "master"
+    assert trigger["trigger"]["forward"]["pipeline_variables"] is False
+    assert trigger["variables"] == {"GITOPS_JOB": "dashboard"} and trigger["allow_failure"] is True
+    assert {need["job"] for need in trigger["needs"]} == {"deploy-staging", "deploy-prod"}
 
 
 def test_deploy_repo_needs_are_valid(deploy_repo: Path) -> None:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
+from gitops.admin.drift_record import SHOWN_RESOURCES, DriftCheck, record_drift, resource_label
 from gitops.admin.history import HistoryEntry, table
+from gitops.admin.locks import utc_text
 from gitops.admin.messages import update_message
 from gitops.admin.previews import SHARED_STACK, PreviewFleet, status_lines, utc_now
 from gitops.admin.repair import what_runs
@@ -254,12 +257,26 @@ def fault_lines(admin: StackAdmin, snapshot: Snapshot) -> list[str]:
 
 def cmd_drift(args: argparse.Namespace) -> int:
     admin = admin_for(args)
-    changes: dict[str, int] = {}
+    found: list[tuple[dict[str, int], list[str]]] = []
     wait = args.lock_wait if args.lock_wait is not None else lock_wait_from(os.environ)
-    admin.with_lock_wait(lambda: changes.update(admin.drift()), echo, wait_seconds=wait)
+    admin.with_lock_wait(lambda: found.append(admin.drift()), echo, wait_seconds=wait)
+    changes, urns = found[-1]
+    _record_drift(admin, DriftCheck(utc_text(), changes, tuple(resource_label(u) for u in urns[:SHOWN_RESOURCES]),
+                                    os.environ.get("CI_PIPELINE_URL", "")))  # fmt: skip
     if not changes:
         print(f"stack {args.stack}: no drift")
         return 0
     summary = ", ".join(f"{n} {op}" for op, n in sorted(changes.items()))
     print(f"stack {args.stack}: DRIFT - a refresh would make: {summary}")
     return EXIT_DRIFT
+
+
+def _record_drift(admin: StackAdmin, check: DriftCheck) -> None:
+    """For the dashboard. A backend that refuses the record does not change the check's result: the page
+    shows the time of the last record, so a missing one is visible there."""
+    if admin.locks is None:
+        return
+    try:
+        record_drift(admin.locks.store, admin.project, admin.name, check)
+    except OSError as exc:
+        print(f"warning: the drift check could not be recorded for the dashboard: {exc}", file=sys.stderr)

@@ -25,6 +25,7 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlparse, urlunparse
 
 from gitops.core.errors import ConfigError
 
+CHECKPOINTS = ".pulumi/stacks"  # a DIY backend's checkpoints: <project>/<stack>.json (pkg/backend/diy)
 TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 CONNECT_SECONDS = 5
 
@@ -33,6 +34,15 @@ CONNECT_SECONDS = 5
 class Entry:
     key: str
     modified: datetime  # UTC, naive
+
+
+def checkpoint_prefix(project: str) -> str:
+    """Where a project's stack checkpoints live (the layout of a backend with ``.pulumi/meta.yaml`` version 1)."""
+    return f"{CHECKPOINTS}/{project}/"
+
+
+def checkpoint_key(project: str, stack: str) -> str:
+    return f"{checkpoint_prefix(project)}{stack}.json"
 
 
 class Store(Protocol):

@@ -19,21 +19,19 @@ from typing import Any
 import yaml
 from pulumi import automation as auto
 
-from gitops.admin.backend_store import Entry, Store, backend_store
+from gitops.admin.backend_store import Entry, Store, backend_store, checkpoint_prefix
 from gitops.admin.stack import Snapshot, StackAdmin, live_stacks
 from gitops.admin.sweep_memo import load_memos, save_memos
-from gitops.core.environments import ENVIRONMENTS, INTEGRATION_BRANCH
+from gitops.core.environments import INTEGRATION_BRANCH
 from gitops.core.errors import BackendError, GitOpsError
 from gitops.core.gitrepo import BranchFacts, MergeMemo, SourceRepo
 from gitops.core.naming import preview_of_stack, preview_stack, short_commit
 from gitops.core.planner import parse_timestamp
 from gitops.core.preview_policy import LivePreview, Removal, prune
-from gitops.core.settings import PreviewPolicy, settings_from_config
-from gitops.core.stackfile import load_stack_config
+from gitops.core.settings import PreviewPolicy, stack_settings
 from gitops.core.state import Preview, parse_outputs
 
 SHARED_STACK = "preview"
-STACKS = ".pulumi/stacks"  # a DIY backend's checkpoints: <project>/<stack>.json
 META = ".pulumi/meta.yaml"  # version 1: stacks laid out per project
 Output = Callable[[str], None]
 
@@ -44,9 +42,7 @@ def utc_now() -> datetime:
 
 def preview_policy(root: Path) -> PreviewPolicy:
     """TTL and cap, from ``Pulumi.preview.yaml`` (the settings every preview stack is given)."""
-    config = load_stack_config(root, SHARED_STACK)
-    raw = {k.removeprefix("gitops:"): v for k, v in config.values.items() if k.startswith("gitops:")}
-    return settings_from_config(ENVIRONMENTS[SHARED_STACK], raw, source="Pulumi.preview.yaml").preview
+    return stack_settings(root, SHARED_STACK).preview
 
 
 @dataclass(frozen=True)
@@ -95,14 +91,14 @@ class PreviewFleet:
         store = self._project_store()
         if store is None:
             return {}
-        prefix = f"{STACKS}/{self.project}/preview-"
+        prefix = f"{checkpoint_prefix(self.project)}preview-"
         try:
             texts = store.read_all(prefix, ".json")
         except OSError as exc:
             raise BackendError(f"the preview checkpoints of {self.project} cannot be read: {exc}") from None
         found = {}
         for key, text in texts.items():
-            name = key.removeprefix(f"{STACKS}/{self.project}/").removesuffix(".json")
+            name = key.removeprefix(checkpoint_prefix(self.project)).removesuffix(".json")
             try:
                 checkpoint = json.loads(text)
                 latest = (checkpoint.get("checkpoint") or {}).get("latest") or {}
@@ -121,10 +117,10 @@ class PreviewFleet:
         if store is None:
             return [(s.name, _naive(s.last_update)) for s in live_stacks(self.root, self.command)]
         try:
-            entries = store.entries(f"{STACKS}/{self.project}/")
+            entries = store.entries(checkpoint_prefix(self.project))
         except OSError as exc:
             raise BackendError(f"the stacks of {self.project} cannot be listed: {exc}") from None
-        return sorted(checkpoint_stacks(entries, f"{STACKS}/{self.project}/").items())
+        return sorted(checkpoint_stacks(entries, checkpoint_prefix(self.project)).items())
 
     def _project_store(self) -> Store | None:
         """The backend's store, where it lays stacks out per project (``.pulumi/meta.yaml``, written by every

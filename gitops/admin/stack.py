@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 from pulumi import automation as auto
 
-from gitops.admin.backend_store import backend_store
+from gitops.admin.backend_store import backend_store, checkpoint_key, checkpoint_prefix
 from gitops.admin.history import HistoryEntry, ledger
 from gitops.admin.locks import BackendLocks, holding_lease, pid_alive, process_identity
 from gitops.core.environments import environment_for_stack
@@ -29,8 +29,7 @@ from gitops.core.errors import BackendError, StateError
 from gitops.core.faults import Judgement, LeaseWatch, PendingOperation, Verdict, judge, pending_operations
 from gitops.core.migrations import Rename, positional_renames
 from gitops.core.naming import app_component_urns, preview_of_stack
-from gitops.core.settings import EVENT_KEYS, KUBECONFIG_PREFIX, NAMESPACE, StackSettings, settings_from_config
-from gitops.core.stackfile import load_stack_config
+from gitops.core.settings import EVENT_KEYS, KUBECONFIG_PREFIX, NAMESPACE, StackSettings, stack_settings
 
 PAGE_SIZE = 2000  # 5,000 updates: three history calls
 MAX_PAGES = 10_000
@@ -126,7 +125,7 @@ class StackAdmin:
         if store is None:
             return False
         try:
-            return any(e.key.endswith(f"/{self.name}.json") for e in store.entries(f".pulumi/stacks/{self.project}/"))
+            return any(e.key.endswith(f"/{self.name}.json") for e in store.entries(checkpoint_prefix(self.project)))
         except OSError:
             return False
 
@@ -277,7 +276,7 @@ class StackAdmin:
         if self.locks is None:
             return None
         try:
-            checkpoint = json.loads(self.locks.store.read(f".pulumi/stacks/{self.project}/{self.name}.json"))
+            checkpoint = json.loads(self.locks.store.read(checkpoint_key(self.project, self.name)))
             latest = checkpoint["checkpoint"].get("latest")
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
@@ -389,10 +388,7 @@ class StackAdmin:
 
     def settings(self) -> StackSettings:
         """The stack's settings, from its stack file in this repo."""
-        env = environment_for_stack(self.name)
-        config = load_stack_config(self.root, self.name)
-        raw = {k.removeprefix(f"{NAMESPACE}:"): v for k, v in config.values.items() if k.startswith(f"{NAMESPACE}:")}
-        return settings_from_config(env, raw, source=f"Pulumi.{self.name}.yaml")
+        return stack_settings(self.root, self.name)
 
     def app_targets(self, app: str, clusters: Sequence[str] | None = None) -> list[str]:
         """The URNs of ``app``'s components on ``clusters`` (every cluster of this stack by default)."""
@@ -448,13 +444,15 @@ class StackAdmin:
         result = self._stack.preview(diff=True)
         return {str(getattr(op, "value", op)): n for op, n in (result.change_summary or {}).items()}, result.stdout
 
-    def drift(self) -> dict[str, int]:
-        """Resource changes a refresh would make (`pulumi refresh --preview-only`), per operation.
+    def drift(self) -> tuple[dict[str, int], list[str]]:
+        """Resource changes a refresh would make (`pulumi refresh --preview-only`), per operation, and the
+        URNs of the resources it would change.
 
         The program's StackReferences are reads, not infrastructure: the one to this stack itself
         holds the outputs of the update before, so a refresh always "updates" it after a release.
         Counting them would report drift after every release, so they are left out."""
         changes: Counter[str] = Counter()
+        urns: list[str] = []
 
         def seen(event: auto.EngineEvent) -> None:
             # a refresh announces every resource as "refresh"; what it found is the op of its outputs event
@@ -464,9 +462,10 @@ class StackAdmin:
             op = str(getattr(done.metadata.op, "value", done.metadata.op))
             if op not in ("same", "read"):
                 changes[op] += 1
+                urns.append(done.metadata.urn)
 
         self._stack.preview_refresh(on_event=seen)
-        return dict(changes)
+        return dict(changes), sorted(urns)
 
 
 def live_stacks(root: Path, command: auto.PulumiCommand | None = None) -> list[auto.StackSummary]:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
 from gitops.core.catalog import Autoscaling, Catalog, EnvVars, Resources
-from gitops.core.environments import Environment
+from gitops.core.environments import Environment, environment_for_stack
 from gitops.core.errors import ConfigError, listing
+from gitops.core.stackfile import load_stack_config
 from gitops.core.validation import ROTATION, Quantity, StrictModel, parse_model, require_dns_label
 
 NAMESPACE = "gitops"
@@ -178,6 +180,7 @@ class GitLabSettings(StrictModel):
     freezes: list[Freeze] = []
     prune_schedule: Schedule | None = None
     drift_schedule: Schedule | None = None
+    dashboard_schedule: Schedule | None = None  # prod: the release dashboard page, besides after every release
     slack: Slack | None = None
     pipeline_email_recipients: list[str] = []
     # part of each registry deploy token's name: change it to rotate every pull credential of the stack
@@ -360,3 +363,10 @@ def settings_from_config(env: Environment, raw: Mapping[str, Any], *, source: st
     if "domain" not in data:
         raise ConfigError(f"{source}: {NAMESPACE}:domain is required (e.g. staging.example.com)")
     return parse_model(StackSettings, {"environment": env.name, **data}, source=source, prefix=NAMESPACE + ":")
+
+
+def stack_settings(root: Path, stack: str) -> StackSettings:
+    """A stack's settings as its stack file in the deploy repo gives them (secure values stay encrypted)."""
+    config = load_stack_config(root, stack)
+    raw = {k.removeprefix(f"{NAMESPACE}:"): v for k, v in config.values.items() if k.startswith(f"{NAMESPACE}:")}
+    return settings_from_config(environment_for_stack(stack), raw, source=f"Pulumi.{stack}.yaml")

@@ -14,6 +14,7 @@ from gitops.admin.backend_store import backend_store
 from gitops.admin.previews import preview_policy
 from gitops.core.catalog import load_catalog
 from gitops.core.errors import GitOpsError
+from gitops.core.settings import stack_settings
 from gitops.core.stackfile import load_stack_config
 from gitops.dashboard.page import Links, render
 from gitops.dashboard.read import EnvironmentView, read_environment
@@ -41,7 +42,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
         else:
             views.append(read_environment(environment, store, project, previews=environment == "preview"))
     now = datetime.fromisoformat(args.now) if args.now else datetime.now(UTC).replace(tzinfo=None)
-    html = render(views, _links(root), now, ttl_hours=_ttl(root))
+    html = render(views, _links(root), now, ttl_hours=_ttl(root), clusters=_clusters(root))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "index.html").write_text(html, encoding="utf-8")
@@ -65,3 +66,17 @@ def _ttl(root: Path) -> int | None:
         return preview_policy(root).ttl_hours
     except (GitOpsError, OSError):
         return None
+
+
+def _clusters(root: Path) -> dict[str, list[str]]:
+    """Each staging/prod stack's clusters, from its settings (a stack file that does not parse leaves the
+    matrix one column for that environment)."""
+    found = {}
+    for environment in ENVIRONMENTS:
+        if environment == "preview":
+            continue
+        try:
+            found[environment] = [c.name for c in stack_settings(root, environment).clusters]
+        except (GitOpsError, OSError):
+            continue
+    return found

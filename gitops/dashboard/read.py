@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from gitops.admin.backend_store import Store
+from gitops.admin.backend_store import Store, checkpoint_key, checkpoint_prefix
+from gitops.admin.drift_record import DriftCheck, last_drift_check
 from gitops.admin.history import HistoryEntry, ledger
-from gitops.admin.previews import STACKS, shown_outputs
+from gitops.admin.locks import LOCKS
+from gitops.admin.previews import shown_outputs
 from gitops.admin.stack import Snapshot
 from gitops.core.errors import GitOpsError
 from gitops.core.state import CarriedState, parse_outputs
@@ -29,6 +31,8 @@ class StackView:
     state: CarriedState | None
     problem: str = ""
     timeline: list[HistoryEntry] = field(default_factory=list)
+    pending: list[str] = field(default_factory=list)  # steps an update left in flight (its checkpoint)
+    locked_since: str = ""  # an update holds the stack's lock, written then (ISO, UTC)
 
 
 @dataclass(frozen=True)
@@ -37,37 +41,68 @@ class EnvironmentView:
     where: str  # the backend, without credentials
     stacks: list[StackView] = field(default_factory=list)
     problem: str = ""  # the environment could not be read at all
+    drift: DriftCheck | None = None  # the last drift job's record (None: none recorded)
+    drift_problem: str = ""
 
 
 def read_environment(environment: str, store: Store, project: str, *, previews: bool) -> EnvironmentView:
-    """Staging/prod: their one stack. Preview: every preview stack (each holds one preview) and the shared one."""
+    """Staging/prod: their one stack. Preview: every preview stack (each holds one preview) and the shared one,
+    in one read of their checkpoints, whatever their number; a timeline only for the stack that shows one."""
     try:
-        names = sorted(_stack_names(store, project))
-        if previews:
-            chosen = [n for n in names if n == "preview" or n.startswith("preview-")]
-        else:
-            chosen = [n for n in names if n == environment]
-        return EnvironmentView(environment, store.where, [_stack_view(store, project, n) for n in chosen])
+        texts = _checkpoints(store, project, environment, previews=previews)
+        locked = _locks(store, project)
+        stacks = []
+        for name, text in sorted(texts.items()):
+            view = _stack_view(name, text, locked.get(name, ""))
+            if view.state is not None and name == environment:  # a preview's own stack shows no timeline
+                view = replace(view, timeline=_timeline(store, project, name))
+            stacks.append(view)
     except OSError as exc:
         return EnvironmentView(environment, store.where, problem=f"the backend cannot be read: {str(exc)[:300]}")
-
-
-def _stack_names(store: Store, project: str) -> list[str]:
-    prefix = f"{STACKS}/{project}/"
-    return [e.key.removeprefix(prefix).removesuffix(".json") for e in store.entries(prefix)
-            if e.key.endswith(".json") and "/" not in e.key.removeprefix(prefix)]  # fmt: skip
-
-
-def _stack_view(store: Store, project: str, stack: str) -> StackView:
     try:
-        checkpoint = json.loads(store.read(f"{STACKS}/{project}/{stack}.json"))
+        return EnvironmentView(environment, store.where, stacks, drift=last_drift_check(store, project, environment))
+    except (GitOpsError, OSError) as exc:
+        return EnvironmentView(environment, store.where, stacks, drift_problem=str(exc)[:300])
+
+
+def _checkpoints(store: Store, project: str, environment: str, *, previews: bool) -> dict[str, str]:
+    """stack -> its checkpoint's text."""
+    prefix = checkpoint_prefix(project)
+    if not previews:
+        try:
+            return {environment: store.read(checkpoint_key(project, environment))}
+        except FileNotFoundError:
+            return {}
+    found = {}
+    for key, text in store.read_all(f"{prefix}{environment}", ".json").items():
+        name = key.removeprefix(prefix).removesuffix(".json")
+        if "/" not in name and (name == environment or name.startswith(f"{environment}-")):
+            found[name] = text
+    return found
+
+
+def _locks(store: Store, project: str) -> dict[str, str]:
+    """stack -> when its oldest lock was written (``.pulumi/locks/<org>/<project>/<stack>/<id>.json``)."""
+    found: dict[str, str] = {}
+    for entry in sorted(store.entries(LOCKS), key=lambda e: e.modified, reverse=True):
+        parts = entry.key.split("/")
+        if len(parts) == 6 and parts[3] == project and parts[5].endswith(".json"):
+            found[parts[4]] = entry.modified.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return found
+
+
+def _stack_view(stack: str, text: str, locked_since: str) -> StackView:
+    try:
+        checkpoint = json.loads(text)
         latest = (checkpoint.get("checkpoint") or {}).get("latest") or {}
-        state = parse_outputs(shown_outputs(Snapshot.of(latest).outputs))
+        snapshot = Snapshot.of(latest)
+        state = parse_outputs(shown_outputs(snapshot.outputs))
     except (ValueError, AttributeError, TypeError) as exc:
-        return StackView(stack, None, f"its checkpoint is unreadable ({str(exc)[:200]})")
+        return StackView(stack, None, f"its checkpoint is unreadable ({str(exc)[:200]})", locked_since=locked_since)
     except GitOpsError as exc:
-        return StackView(stack, None, str(exc)[:300])
-    return StackView(stack, state, timeline=_timeline(store, project, stack))
+        return StackView(stack, None, str(exc)[:300], locked_since=locked_since)
+    pending = [op.describe() for op in snapshot.pending]
+    return StackView(stack, state, pending=pending, locked_since=locked_since)
 
 
 def _timeline(store: Store, project: str, stack: str) -> list[HistoryEntry]:

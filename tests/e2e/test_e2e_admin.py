@@ -10,6 +10,7 @@ from typing import Any
 
 from tests.e2e.test_e2e_release import IMAGE, _image, _staging_with
 from tests.e2e.world import World, WorldFactory, digest
+from tests.test_dashboard import Page
 
 
 def test_drift_is_reported_and_reverted_by_refresh_and_up(world_factory: Callable[[Sequence[str]], World]) -> None:
@@ -25,10 +26,16 @@ def test_drift_is_reported_and_reverted_by_refresh_and_up(world_factory: Callabl
 
     assert drift.returncode == 3, drift.stdout
     assert "DRIFT" in drift.stdout
+    page = Page(world.dashboard(world.folder / "drifted").read_text(encoding="utf-8"))
+    assert page.tables["matrix"][0][1] == "staging / stagingDRIFT", "the drift job's finding, on the page"
+    found = " ".join("".join(page.text).split())
+    assert "DRIFT a refresh would make 1 update" in found and "kubernetes:apps/v1:Deployment" in found, found
     world.pulumi("refresh", "--yes", "--stack", "staging")
     world.pulumi("up", "--yes", "--stack", "staging")
     assert world.deployment("staging", "web", "web")["spec"]["replicas"] == 2  # Pulumi.staging.yaml
     assert world.gitops("drift", "--stack", "staging").returncode == 0
+    page = Page(world.dashboard(world.folder / "clean").read_text(encoding="utf-8"))
+    assert "NO DRIFT last checked 0 min ago" in " ".join("".join(page.text).split())
 
 
 def test_two_releases_into_prod_at_once_both_land(world_factory: Callable[[Sequence[str]], World]) -> None:

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 
 from gitops.core.naming import preview_id, preview_stack
 from tests.e2e.world import World
+from tests.test_dashboard import Page
 
 
 def _stacks(world: World) -> set[str]:
@@ -46,6 +47,12 @@ def test_preview_stacks_are_created_stopped_and_swept(world_factory: Callable[[S
     assert (
         "local-pull-token" not in (world.workdir / f"Pulumi.{preview_stack('web', 'feature/login')}.yaml").read_text()
     )
+
+    page = Page(world.dashboard(world.folder / "public").read_text(encoding="utf-8"))
+    assert page.row("web", "matrix") == ["web", "2 live"]
+    for branch, commit in (("feature/login", login), ("feature/search", search)):
+        shown = page.row(branch, "previews-web")
+        assert shown[1].startswith("http") and shown[2] == commit[:8] and shown[4].endswith(" h"), shown
 
     world.gitops("release", "--stack", "preview", "--app", "web", "--branch", "feature/login", "--action", "stop")
     assert preview_stack("web", "feature/login") not in _stacks(world)

@@ -5,11 +5,17 @@ the new object contents in one ordinary release, with nothing replaced or delete
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from typing import Any
 
+import pytest
+from pulumi import automation as auto
+
+from gitops.admin.cli import _config_values
 from tests.e2e.world import ROOT, World, digest, object_state
 
 # the commit before #26: every object of an app carried the commit in its labels and annotations
@@ -114,3 +120,29 @@ def test_a_stack_released_before_the_change_moves_to_it_in_one_ordinary_release(
     settled = _versions(world)
     assert sorted(k for k in settled if settled[k] != moved[k]) == ["Deployment/web"]
     assert _changes(world) == {"update": 1}
+
+
+def test_the_config_read_while_imports_run_is_what_the_workspace_reads(
+    world_factory: Callable[[Sequence[str]], World], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A staging/prod release reads its stack's config in a thread while the release module is imported
+    (``gitops.admin.cli._config_values``) instead of ``LocalWorkspace.get_all_config``: the same CLI call, parsed
+    by us. Both, on a real stack with secrets, give the same values."""
+    world = world_factory(["staging"])
+    c1, _, _ = _staging(world)
+    world.ci_release("staging", "web", c1, image_digest=digest(1))
+    for key in [k for k in os.environ if k.startswith("PULUMI_")]:
+        monkeypatch.delenv(key)
+    for key, value in world.env(stack="staging").items():
+        monkeypatch.setenv(key, value)
+    command = auto.PulumiCommand(root=str(world.tools["pulumi"].parent.parent), skip_version_check=True)
+    workspace = auto.LocalWorkspace(work_dir=str(world.workdir), pulumi_command=command)
+    expected = {key: value.value for key, value in workspace.get_all_config("staging").items()}
+    resolved: Future[auto.PulumiCommand] = Future()
+    resolved.set_result(command)
+
+    prefetched = _config_values(resolved, world.workdir, "staging")
+
+    assert prefetched == expected
+    secrets = [k for k, v in workspace.get_all_config("staging").items() if v.secret]
+    assert secrets and all(prefetched[k] and not prefetched[k].startswith("v1:") for k in secrets), secrets

@@ -19,6 +19,7 @@ from datetime import datetime
 from gitops.localcluster.cluster import BROKEN_DIGEST
 from tests.e2e.world import World, digest
 from tests.servers import HealthSite
+from tests.test_dashboard import Page
 
 IMAGE = "registry.example.com/shop/web"
 
@@ -85,6 +86,13 @@ def test_a_release_never_ready_on_wave_1_never_touches_wave_2(
         (u["message"].split(",")[0].split(" ")[0], u["result"]) for u in world.history("prod") if u["kind"] == "update"
     ]
     assert results[-2:] == [("deploy", "failed"), ("restore", "succeeded")]
+    page = Page(world.dashboard(world.folder / "public").read_text(encoding="utf-8"))
+    assert page.row("web", "matrix")[:3] == ["web", f"{good[:8]} RESTORED", f"{good[:8]} RESTORED"], page.tables
+    # newest first; the refresh before the restore shows as "restore (refresh)"
+    restore, bad = [r for r in page.tables["timeline-prod"][1:] if r[3] == "web" and r[2] in ("deploy", "restore")][:2]
+    assert any(r[2] == "restore (refresh)" for r in page.tables["timeline-prod"]), page.tables["timeline-prod"]
+    assert restore[1:3] == ["succeeded", "restore"] and restore[4] == good[:8], restore
+    assert bad[1:3] == ["failed", "deploy"] and bad[4] == broken[:8], page.tables["timeline-prod"]
 
 
 def test_a_rollout_cancelled_between_waves_shows_in_status_and_the_next_release_completes_it(
@@ -113,6 +121,8 @@ def test_a_rollout_cancelled_between_waves_shows_in_status_and_the_next_release_
 
     status = world.gitops("status", "--stack", "prod").stdout
     assert "MID-ROLLOUT" in status and f"prod-us: still runs {first[:8]}" in status
+    page = Page(world.dashboard(world.folder / "public").read_text(encoding="utf-8"))
+    assert page.row("web", "matrix")[:3] == ["web", f"{second[:8]} MID-ROLLOUT", f"{first[:8]} BEHIND"], page.tables
     assert (
         _image_on(world, "prod-eu") == f"{IMAGE}@{digest(2)}" and _image_on(world, "prod-us") == f"{IMAGE}@{digest(1)}"
     )
