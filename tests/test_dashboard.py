@@ -5,6 +5,9 @@ text stays text, and that a backend that cannot be read is said in place."""
 from __future__ import annotations
 
 import json
+import os
+import shlex
+import subprocess
 from datetime import datetime
 from html.parser import HTMLParser
 from pathlib import Path
@@ -18,6 +21,7 @@ from gitops.cli import main
 from gitops.core.errors import StateError
 from gitops.dashboard.page import Links, render
 from gitops.dashboard.read import EnvironmentView, read_environment
+from tests.gitutil import GIT_ENV, GitRepo
 from tests.harness import deploy_repo_copy
 
 NOW = datetime(2026, 12, 6, 12, 0, 0)
@@ -272,3 +276,50 @@ def test_a_drift_record_is_parsed_as_untrusted_input() -> None:
     assert resource_label("urn:pulumi:prod::gitops::gitops:app:Application$kubernetes:apps/v1:Deployment::web") == (
         "kubernetes:apps/v1:Deployment web"
     )
+
+
+def dashboard_clone_command() -> list[str]:
+    """The clone command of ci/dashboard.sh, as the pages job runs it."""
+    script = (Path(__file__).resolve().parent.parent / "ci" / "dashboard.sh").read_text(encoding="utf-8")
+    (line,) = [text for text in script.splitlines() if text.startswith("clone=(")]
+    return shlex.split(line.removeprefix("clone=(").removesuffix(")"))
+
+
+def test_each_release_lists_the_merge_requests_it_shipped_from_the_jobs_treeless_clone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real repository with GitLab's merge commits, cloned by ci/dashboard.sh's own command over file://
+    (whose upload-pack filters as GitLab's does); the page links the MRs between the release before and this."""
+    repo = GitRepo(tmp_path / "web")
+    previous = repo.commit("released before")
+    for iid, branch in ((7, "feature/a"), (9, "feature/b")):
+        repo.branch_with_commit(branch, "master", f"work on {branch}")
+        repo.git("merge", "-q", "--no-ff", "-m", f"Merge branch '{branch}'\n\nSee merge request shop/web!{iid}", branch)
+    repo.git(
+        "merge",
+        "-q",
+        "--no-ff",
+        "-m",
+        "Merge\n\nSee merge request other/project!3",
+        repo.branch_with_commit("feature/c", "master"),
+    )  # fmt: skip  (another project's MR is not web's)
+    current = repo.head()
+    repo.git("config", "uploadpack.allowFilter", "true")
+    clone = tmp_path / "clone"
+    subprocess.run(
+        [*dashboard_clone_command(), f"file://{repo.path}", str(clone)], check=True, env={**os.environ, **GIT_ENV}
+    )
+    state = tmp_path / "state"
+    write_stack(state, "prod", {"releases": {"web": release(current, previous=previous), "api": release(C1)},
+                                "previews": {}, "holds": {}}, [])  # fmt: skip
+    monkeypatch.setattr("gitops.cli.PROJECT_ROOT", deploy_repo_copy(tmp_path / "deploy"))
+    monkeypatch.setenv("GITOPS_STATE_URL_PROD", f"file://{state}")
+    out = tmp_path / "public"
+
+    assert main(["dashboard", "--out", str(out), "--now", NOW.isoformat(), "--repo", f"web={clone}"]) == 0
+
+    page = Page((out / "index.html").read_text(encoding="utf-8"))
+    assert page.row("web", "releases-prod")[-1] == "!7 !9"
+    hrefs = [a.get("href") for tag, a in page.tags if tag == "a"]
+    assert "https://gitlab.example.com/shop/web/-/merge_requests/9" in hrefs
+    assert page.row("api", "releases-prod")[-1] == "unknown: no clone of the app was given"

@@ -305,7 +305,7 @@ def test_the_dashboard_is_published_by_its_schedule_or_an_app_release_and_nothin
     assert active_jobs(deploy_repo, **{**dashboard, "CI_COMMIT_BRANCH": "x", "CI_COMMIT_REF_NAME": "x"}) == {}
     pages = yaml.safe_load((deploy_repo / ".gitlab-ci.yml").read_text())["pages"]
     assert pages["artifacts"]["paths"] == ["public"] and pages["environment"]["name"] == "dashboard"
-    assert 'gitops dashboard --out "$CI_PROJECT_DIR/public"' in pages["script"][-1]
+    assert pages["script"][-1].startswith("/opt/gitops/ci/dashboard.sh")
 
 
 def test_an_app_release_triggers_the_dashboard_without_its_own_variables() -> None:

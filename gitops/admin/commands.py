@@ -104,6 +104,9 @@ def add_admin_commands(sub: Any) -> None:
     dashboard = sub.add_parser("dashboard", help="write the release dashboard page (read-only state URLs)")
     dashboard.add_argument("--out", required=True, help="directory for index.html (GitLab Pages: public)")
     dashboard.add_argument("--now", help="ISO timestamp to use as the current time")
+    dashboard.add_argument(
+        "--repo", action="append", default=[], help="<app>=<path of its clone>: the merge requests each release shipped"
+    )
     dashboard.set_defaults(func=command("gitops.dashboard.command", "cmd_dashboard"))
 
     release = sub.add_parser("release", help="CI: deploy or stop one release; restores the last good one on failure")

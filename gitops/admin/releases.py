@@ -34,6 +34,7 @@ from gitops.admin.shared import (
 from gitops.admin.stack import StackAdmin
 from gitops.core.environments import environment_for_stack
 from gitops.core.errors import BackendError, ConfigError, GitOpsError
+from gitops.core.gitrepo import clone_argument
 from gitops.core.naming import preview_of_stack, short_commit
 
 
@@ -173,7 +174,7 @@ def _release_preview(args: argparse.Namespace, event: dict[str, str], message: s
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Scheduled: remove previews whose branch is gone or merged, idle ones and the excess; then re-apply
     the shared preview stack (GitLab side, and any previews it still holds from before per-preview stacks)."""
-    repos = dict(_pair(text) for text in args.repo)
+    repos = dict(clone_argument(text) for text in args.repo)
     wait = args.lock_wait if args.lock_wait is not None else lock_wait_from(os.environ)
     fleet = PreviewFleet(args.root, pulumi_cli(args), wait_seconds=wait)
     message = f"sweep previews by {actor()} (pipeline {os.environ.get('CI_PIPELINE_URL') or '-'})"
@@ -185,10 +186,3 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             {"sourceRepos": json.dumps(repos, sort_keys=True)}, message, echo, wait_seconds=wait
         )
     return 0
-
-
-def _pair(text: str) -> tuple[str, str]:
-    app, sep, path = text.partition("=")
-    if not sep or not app or not path:
-        raise ConfigError(f"--repo {text[:80]!r} must be <app>=<path of its clone>")
-    return app, str(Path(path).resolve())

@@ -262,3 +262,11 @@ class SourceRepo:
 
     def _reachable(self, oid: pygit2.Oid, tips: list[pygit2.Oid]) -> bool:
         return any(tip == oid or self._repo.descendant_of(tip, oid) for tip in tips)
+
+
+def clone_argument(text: str) -> tuple[str, str]:
+    """``--repo <app>=<path of its clone>`` (the sweep and the dashboard take one per app): (app, path)."""
+    app, sep, path = text.partition("=")
+    if not sep or not app or not path:
+        raise ConfigError(f"--repo {text[:80]!r} must be <app>=<path of its clone>")
+    return app, str(Path(path).resolve())

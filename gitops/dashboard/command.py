@@ -14,10 +14,12 @@ from gitops.admin.backend_store import backend_store
 from gitops.admin.previews import preview_policy
 from gitops.core.catalog import load_catalog
 from gitops.core.errors import GitOpsError
+from gitops.core.gitrepo import clone_argument
 from gitops.core.settings import stack_settings
 from gitops.core.stackfile import load_stack_config
 from gitops.dashboard.page import Links, render
 from gitops.dashboard.read import EnvironmentView, read_environment
+from gitops.dashboard.shipped import shipped_merge_requests
 
 ENVIRONMENTS = ("prod", "staging", "preview")
 
@@ -42,7 +44,10 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
         else:
             views.append(read_environment(environment, store, project, previews=environment == "preview"))
     now = datetime.fromisoformat(args.now) if args.now else datetime.now(UTC).replace(tzinfo=None)
-    html = render(views, _links(root), now, ttl_hours=_ttl(root), clusters=_clusters(root))
+    links = _links(root)
+    clones = dict(clone_argument(text) for text in args.repo)
+    shipped = shipped_merge_requests(views, clones, links.projects)
+    html = render(views, links, now, ttl_hours=_ttl(root), clusters=_clusters(root), shipped=shipped)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "index.html").write_text(html, encoding="utf-8")

@@ -16,6 +16,7 @@ from gitops.core.naming import short_commit
 from gitops.core.planner import parse_timestamp
 from gitops.core.state import Preview, Release, StackState
 from gitops.dashboard.read import EnvironmentView, StackView
+from gitops.notify.notes import ReleaseNotes
 
 COLLAPSE_AFTER = 50  # a longer list of previews starts collapsed
 
@@ -44,6 +45,10 @@ class Links:
         project = self.projects.get(app)
         return f"{self.gitlab}/{quote(project)}/-/commit/{quote(sha)}" if project and self.gitlab else ""
 
+    def merge_request(self, app: str, iid: int) -> str:
+        project = self.projects.get(app)
+        return f"{self.gitlab}/{quote(project)}/-/merge_requests/{int(iid)}" if project and self.gitlab else ""
+
 
 def render(
     views: list[EnvironmentView],
@@ -52,9 +57,11 @@ def render(
     *,
     ttl_hours: int | None = None,
     clusters: Mapping[str, Sequence[str]] | None = None,
+    shipped: Mapping[tuple[str, str], ReleaseNotes] | None = None,
 ) -> str:
     """The page, for ``now`` (naive UTC); ``ttl_hours``: the previews' TTL, for the time each has left;
-    ``clusters``: each environment's clusters (its settings), the matrix's columns."""
+    ``clusters``: each environment's clusters (its settings), the matrix's columns; ``shipped``: (stack, app) ->
+    the merge requests its release brought (``gitops.dashboard.shipped``)."""
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -68,12 +75,18 @@ def render(
         _matrix(views, links, clusters or {}),
     ]
     for view in views:
-        parts.append(_environment(view, links, now, ttl_hours))
+        parts.append(_environment(view, links, now, ttl_hours, shipped or {}))
     parts.append("</main></body></html>")
     return "\n".join(parts) + "\n"
 
 
-def _environment(view: EnvironmentView, links: Links, now: datetime, ttl_hours: int | None) -> str:
+def _environment(
+    view: EnvironmentView,
+    links: Links,
+    now: datetime,
+    ttl_hours: int | None,
+    shipped: Mapping[tuple[str, str], ReleaseNotes],
+) -> str:
     out = [f'<section aria-labelledby="env-{_id(view.environment)}">',
            f'<h2 id="env-{_id(view.environment)}">{_text(view.environment)}</h2>']  # fmt: skip
     if view.problem:
@@ -83,7 +96,7 @@ def _environment(view: EnvironmentView, links: Links, now: datetime, ttl_hours: 
     if view.environment == "preview":
         out.append(_previews(view, links, now, ttl_hours))
     else:
-        out.extend(_releases(stack, links, now) for stack in view.stacks)
+        out.extend(_releases(stack, links, now, shipped) for stack in view.stacks)
         if not view.stacks:
             out.append(f'<p class="problem" role="alert">No stack {_text(view.environment)} in this backend.</p>')
     for stack in view.stacks:
@@ -163,7 +176,7 @@ def _drift(view: EnvironmentView, now: datetime) -> str:
             f"<ul>{names}</ul></div>")  # fmt: skip
 
 
-def _releases(stack: StackView, links: Links, now: datetime) -> str:
+def _releases(stack: StackView, links: Links, now: datetime, shipped: Mapping[tuple[str, str], ReleaseNotes]) -> str:
     if stack.state is None:
         return f'<p class="problem" role="alert">Stack {_text(stack.stack)}: {_text(stack.problem)}</p>'
     faults = "".join(f"<li>{_text(fault)}</li>" for fault in _faults(stack, now))
@@ -176,7 +189,7 @@ def _releases(stack: StackView, links: Links, now: datetime) -> str:
             "cluster is named behind it)</caption>",
             "<tr><th scope=\"col\">App</th><th scope=\"col\">Status</th><th scope=\"col\">Commit</th>"
             "<th scope=\"col\">Image digest</th><th scope=\"col\">Released</th><th scope=\"col\">By</th>"
-            "<th scope=\"col\">Pipeline</th></tr>"]  # fmt: skip
+            "<th scope=\"col\">Pipeline</th><th scope=\"col\">Merge requests shipped</th></tr>"]  # fmt: skip
     for app, release in sorted(state.releases.items()):
         hold = state.holds.get(app)
         status, css = _status(release, hold is not None)
@@ -192,10 +205,21 @@ def _releases(stack: StackView, links: Links, now: datetime) -> str:
             f'<td>{_commit(links, app, release.commit)} <span class="muted">{_text(release.branch)}</span></td>'
             f"<td><code>{_text((release.digest or '-')[:19])}</code></td>"
             f"<td>{_text(_age(release.released_at, now))}</td><td>{_text(release.actor or '-')}</td>"
-            f"<td>{_link(release.pipeline, 'pipeline')}</td></tr>"
+            f"<td>{_link(release.pipeline, 'pipeline')}</td>"
+            f"<td>{_merge_requests(links, app, shipped.get((stack.stack, app)))}</td></tr>"
         )
     rows.append("</table>")
     return alert + "\n".join(rows)
+
+
+def _merge_requests(links: Links, app: str, notes: ReleaseNotes | None) -> str:
+    if notes is None:
+        return '<span class="muted">-</span>'
+    if notes.unknown:
+        return f'<span class="muted">unknown: {_text(notes.unknown)}</span>'
+    if not notes.merge_requests:
+        return '<span class="muted">none</span>'
+    return " ".join(_link(links.merge_request(app, iid), f"!{iid}") for iid in notes.merge_requests)
 
 
 def _status(release: Release, held: bool) -> tuple[str, str]:

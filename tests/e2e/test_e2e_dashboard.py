@@ -23,11 +23,18 @@ def test_the_dashboard_shows_what_the_backend_holds_with_a_read_only_role(
 ) -> None:
     world = world_factory(["staging"])
     repo = world.app_repo("web")
-    c1, c2, c3 = repo.commit("first"), repo.commit("second"), repo.commit("third")
+    c1 = repo.commit("first")
+    repo.branch_with_commit("feature/cart", "master", "a cart")
+    repo.git(
+        "merge", "-q", "--no-ff", "-m", "Merge branch 'feature/cart'\n\nSee merge request shop/web!7", "feature/cart"
+    )
+    c2, c3 = repo.head(), repo.commit("third")
     repo.git("branch", "-f", "latest", "master")
     world.gitops("init", "--stack", "staging")
     world.ci_release("staging", "web", c1, image_digest=digest(1))
     world.ci_release("staging", "web", c2, image_digest=digest(2))
+    shipped = Page(world.dashboard(tmp_path / "shipped", "--repo", f"web={repo.path}").read_text(encoding="utf-8"))
+    assert shipped.row("web", "releases-staging")[-1] == "!7", "the merge request c1..c2 brought"
     world.gitops("rollback", "--stack", "staging", "--app", "web", "--reason", "checkout <b>broken</b>",
                  "--repo", str(repo.path), "--yes")  # fmt: skip
     world.gitops("hold", "clear", "--stack", "staging", "--app", "web", "--reason", "fixed")

@@ -277,11 +277,11 @@ class World:
                 return now
         raise AssertionError(f"the objects in {cluster}/{namespace} kept changing for {timeout:.0f}s")
 
-    def dashboard(self, out: Path, extra: Mapping[str, str] | None = None) -> Path:
+    def dashboard(self, out: Path, *args: str, extra: Mapping[str, str] | None = None) -> Path:
         """`gitops dashboard` as the pages job runs it, reading every environment of this world; the page."""
         urls = {f"GITOPS_STATE_URL_{env.upper()}": values["PULUMI_BACKEND_URL"]
                 for env, values in self.project.environments.items()}  # fmt: skip
-        self.gitops("dashboard", "--out", str(out), extra={**urls, **(extra or {})})
+        self.gitops("dashboard", "--out", str(out), *args, extra={**urls, **(extra or {})})
         return out / "index.html"
 
     def app_repo(self, app: str) -> GitRepo:
