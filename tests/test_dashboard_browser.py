@@ -12,6 +12,7 @@ from gitops.admin.backend_store import FileStore
 from gitops.admin.drift_record import DriftCheck, record_drift
 from gitops.dashboard.page import Links, render
 from gitops.dashboard.read import read_environment
+from gitops.notify.notes import ReleaseNotes
 from tests.browser import colours, html_messages, judge_in_chromium
 from tests.test_dashboard import C1, C2, C3, HOSTILE, NOW, release, update, write_stack
 
@@ -58,7 +59,10 @@ def page(tmp_path_factory: pytest.TempPathFactory) -> Path:
         for env in ("prod", "staging", "preview")
     ]
     links = Links("https://gitlab.example.com", {"web": "shop/web", "api": "shop/api", "cart": "shop/cart"})
-    html = render(views, links, NOW, ttl_hours=72, clusters={"prod": ["prod-eu", "prod-us"], "staging": ["staging"]})
+    shipped = {("prod", "api"): ReleaseNotes(merge_requests=(12, 14)), ("prod", "web"): ReleaseNotes(),
+               ("staging", "api"): ReleaseNotes(unknown="the clone does not hold 222222222222")}  # fmt: skip
+    clusters = {"prod": ["prod-eu", "prod-us"], "staging": ["staging"]}
+    html = render(views, links, NOW, ttl_hours=72, clusters=clusters, shipped=shipped)
     (root / "index.html").write_text(html, encoding="utf-8")
     return root / "index.html"
 
