@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
 
 from gitops.admin.backend_store import backend_store
-from gitops.admin.previews import preview_policy
 from gitops.core.catalog import load_catalog
 from gitops.core.errors import GitOpsError
 from gitops.core.gitrepo import clone_argument
-from gitops.core.settings import stack_settings
-from gitops.core.stackfile import load_stack_config
+from gitops.core.settings import StackSettings, stack_settings
 from gitops.dashboard.page import Links, render
 from gitops.dashboard.read import EnvironmentView, read_environment
 from gitops.dashboard.shipped import shipped_merge_requests
@@ -44,10 +42,13 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
         else:
             views.append(read_environment(environment, store, project, previews=environment == "preview"))
     now = datetime.fromisoformat(args.now) if args.now else datetime.now(UTC).replace(tzinfo=None)
-    links = _links(root)
+    settings = _settings(root)
+    links = _links(root, settings)
     clones = dict(clone_argument(text) for text in args.repo)
     shipped = shipped_merge_requests(views, clones, links.projects)
-    html = render(views, links, now, ttl_hours=_ttl(root), clusters=_clusters(root), shipped=shipped)
+    ttl = settings["preview"].preview.ttl_hours if "preview" in settings else None
+    clusters = {env: [c.name for c in found.clusters] for env, found in settings.items() if env != "preview"}
+    html = render(views, links, now, ttl_hours=ttl, clusters=clusters, shipped=shipped)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "index.html").write_text(html, encoding="utf-8")
@@ -55,33 +56,20 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     return 0
 
 
-def _links(root: Path) -> Links:
-    projects = {name: spec.gitlab_project for name, spec in load_catalog(root / "apps.yaml").apps.items()}
-    try:
-        gitlab: object = load_stack_config(root, "prod").values.get("gitops:gitlab") or "{}"
-        gitlab = json.loads(gitlab) if isinstance(gitlab, str) else gitlab
-        base = str((gitlab if isinstance(gitlab, dict) else {}).get("base_url", "https://gitlab.com/api/v4"))
-    except (GitOpsError, OSError, ValueError):
-        base = "https://gitlab.com/api/v4"
-    return Links(base.removesuffix("/").removesuffix("/api/v4"), projects)
-
-
-def _ttl(root: Path) -> int | None:
-    try:
-        return preview_policy(root).ttl_hours
-    except (GitOpsError, OSError):
-        return None
-
-
-def _clusters(root: Path) -> dict[str, list[str]]:
-    """Each staging/prod stack's clusters, from its settings (a stack file that does not parse leaves the
-    matrix one column for that environment)."""
+def _settings(root: Path) -> dict[str, StackSettings]:
+    """Each environment's settings from its stack file; one that does not parse is left out (the page then
+    shows one column for its clusters, links to gitlab.com, no TTL)."""
     found = {}
     for environment in ENVIRONMENTS:
-        if environment == "preview":
-            continue
         try:
-            found[environment] = [c.name for c in stack_settings(root, environment).clusters]
+            found[environment] = stack_settings(root, environment)
         except (GitOpsError, OSError):
             continue
     return found
+
+
+def _links(root: Path, settings: Mapping[str, StackSettings]) -> Links:
+    projects = {name: spec.gitlab_project for name, spec in load_catalog(root / "apps.yaml").apps.items()}
+    gitlab = settings["prod"].gitlab if "prod" in settings else None
+    base = gitlab.base_url if gitlab is not None else "https://gitlab.com/api/v4"
+    return Links(base.removesuffix("/").removesuffix("/api/v4"), projects)
