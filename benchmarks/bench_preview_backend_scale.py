@@ -159,7 +159,10 @@ def run(world: World, server: LocalPostgres, previews: int, repeat: int) -> None
         world.pulumi("stack", "ls", "--json", "--stack", "preview")
 
     def read_index() -> None:
-        code = "from gitops.admin.previews import *; PreviewFleet(Path('.'), None, wait_seconds=0).stack_index()"
+        code = (
+            "from pathlib import Path; from gitops.admin.previews import PreviewFleet; "
+            "PreviewFleet(Path('.'), None, wait_seconds=0).stack_index()"
+        )
         world.run([str(world.workdir / ".venv" / "bin" / "python"), "-c", code], extra={"GITOPS_STACK": "preview"})
 
     samples: dict[str, list[float]] = {k: [] for k in ("small", "large", "one", "four", "ls-small", "ls-large",
