@@ -323,3 +323,15 @@ def test_each_release_lists_the_merge_requests_it_shipped_from_the_jobs_treeless
     hrefs = [a.get("href") for tag, a in page.tags if tag == "a"]
     assert "https://gitlab.example.com/shop/web/-/merge_requests/9" in hrefs
     assert page.row("api", "releases-prod")[-1] == "unknown: no clone of the app was given"
+
+
+def test_the_timeline_shows_the_notes_under_an_update_and_marks_an_interruption(tmp_path: Path) -> None:
+    note = "an earlier update was interrupted (left pending: updating Deployment web); staging/web ran 22222222"
+    message = f"deploy web@33333333 from latest by carol (pipeline -)\n{note}\nbroke a lock of staging (stale)"
+    write_stack(tmp_path / "s", "staging", {"releases": {"web": release(C3)}, "previews": {}, "holds": {}},
+                [update(message, "succeeded", {"gitops:app": "web", "gitops:commit": C3})])  # fmt: skip
+    page = Page(render([read_environment("staging", FileStore(tmp_path / "s"), "gitops", previews=False)],
+                       Links("", {}), NOW))  # fmt: skip
+    shown = page.tables["timeline-staging"][1][6]
+    assert shown.startswith("deploy web@33333333 from latest by carol")
+    assert f"INTERRUPTED {note}" in shown and "broke a lock of staging (stale)" in shown

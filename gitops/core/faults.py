@@ -252,12 +252,15 @@ def pending_operations(deployment: Mapping[str, Any]) -> list[PendingOperation]:
     return operations
 
 
+INTERRUPTION_NOTE = "an earlier update was interrupted"  # how the note starts (the dashboard marks it)
+
+
 def interruption_note(operations: list[PendingOperation], running: Mapping[str, str]) -> str:
     """One line for the history and the report: what the interrupted update left and what the clusters ran.
     ``running``: ``<cluster>/<app>`` -> the commit (or "unreadable: ...") read from the cluster."""
     left = ", ".join(op.describe() for op in operations[:6]) + (" ..." if len(operations) > 6 else "")
     ran = "; ".join(f"{where} ran {what}" for where, what in sorted(running.items()))
-    return f"an earlier update was interrupted (left pending: {left})" + (f"; {ran}" if ran else "")
+    return f"{INTERRUPTION_NOTE} (left pending: {left})" + (f"; {ran}" if ran else "")
 
 
 def interrupted_apps(

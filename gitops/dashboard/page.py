@@ -12,6 +12,7 @@ from html import escape
 from urllib.parse import quote, urlparse
 
 from gitops.admin.history import HistoryEntry
+from gitops.core.faults import INTERRUPTION_NOTE
 from gitops.core.naming import short_commit
 from gitops.core.planner import parse_timestamp
 from gitops.core.state import Preview, Release, StackState
@@ -310,10 +311,21 @@ def _timeline(stack: StackView, links: Links) -> str:
         rows.append(
             f'<tr class="{css}"><td>{_text(entry.start_time)}</td><td>{_text(entry.result or "-")}</td>'
             f"<td>{_text(_action(entry))}</td><td>{_text(entry.app or '-')}</td><td>{commit}</td>"
-            f"<td>{_text(entry.actor or '-')}</td><td>{_text((entry.message.splitlines() or [''])[0][:200])}</td></tr>"
+            f"<td>{_text(entry.actor or '-')}</td><td>{_message(entry.message)}</td></tr>"
         )
     rows.append("</table></details>")
     return "\n".join(rows)
+
+
+def _message(message: str) -> str:
+    """The update's message: its first line, and the notes recorded under it (an interrupted update found
+    and cleared, a stale lock broken), the interruption also as a word."""
+    first, *notes = message.splitlines() or [""]
+    shown = [_text(first[:200])]
+    for note in [n for n in notes if n.strip()][:3]:
+        word = '<span class="badge">INTERRUPTED</span> ' if note.startswith(INTERRUPTION_NOTE) else ""
+        shown.append(f'{word}<span class="muted">{_text(note[:300])}</span>')
+    return "<br>".join(shown)
 
 
 def _action(entry: HistoryEntry) -> str:

@@ -21,6 +21,7 @@ from gitops.core.faults import Lease, LockFile
 from gitops.localcluster.cluster import BROKEN_DIGEST
 from gitops.localcluster.postgres import LocalPostgres
 from tests.e2e.world import World, WorldFactory, digest
+from tests.test_dashboard import Page
 
 IMAGE = "registry.example.com/shop/web"
 KILL_GRACE = 60  # GitLab Runner's grace period between SIGTERM and SIGKILL, shortened
@@ -125,6 +126,10 @@ def test_a_release_killed_mid_update_blocks_nothing_and_the_next_one_repairs_and
     assert "LOCKED (stale)" in status and "no longer runs on this host" in status, status
     assert "INTERRUPTED: an update did not finish" in status and "updating Deployment web" in status, status
     assert f"staging/web: the cluster runs {c2[:8]}; DIFFERS from the recorded {c1[:8]}" in status, status
+    page = Page(world.dashboard(world.folder / "killed").read_text(encoding="utf-8"))
+    alert = " ".join("".join(page.text).split())
+    assert "LOCKED: an update holds the lock since" in alert and "IN FLIGHT: steps an update left pending:" in alert
+    assert "updating Deployment web" in alert, alert
 
     started = time.monotonic()
     done = world.ci_release("staging", "web", c3, image_digest=digest(3))
@@ -145,6 +150,10 @@ def test_a_release_killed_mid_update_blocks_nothing_and_the_next_one_repairs_and
     assert "an earlier update was interrupted" in report, "the next job's report says so too"
     status = world.gitops("status", "--stack", "staging").stdout
     assert "LOCKED" not in status and "INTERRUPTED" not in status and "DIFFERS" not in status, status
+    page = Page(world.dashboard(world.folder / "repaired").read_text(encoding="utf-8"))
+    newest = page.tables["timeline-staging"][1]
+    assert newest[1:3] == ["succeeded", "deploy"] and "INTERRUPTED an earlier update was interrupted" in newest[6]
+    assert "broke a lock of staging (stale)" in newest[6] and "IN FLIGHT" not in "".join(page.text), newest
 
 
 def test_an_admin_applying_by_hand_during_a_ci_release_waits_for_it_and_repairs_nothing(
