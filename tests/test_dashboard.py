@@ -335,3 +335,14 @@ def test_the_timeline_shows_the_notes_under_an_update_and_marks_an_interruption(
     shown = page.tables["timeline-staging"][1][6]
     assert shown.startswith("deploy web@33333333 from latest by carol")
     assert f"INTERRUPTED {note}" in shown and "broke a lock of staging (stale)" in shown
+
+
+def test_a_checkpoint_stored_compressed_is_named_not_skipped(tmp_path: Path) -> None:
+    """PULUMI_DIY_BACKEND_GZIP: the CLI writes <stack>.json.gz; the page reads plain checkpoints only and says so."""
+    store = FileStore(tmp_path / "state")
+    for stack in ("staging", "preview-web-a-1"):
+        store.write(f".pulumi/stacks/gitops/{stack}.json.gz", "\x1f\x8b compressed")
+    staging = Page(render([read_environment("staging", store, "gitops", previews=False)], Links("", {}), NOW))
+    preview = Page(render([read_environment("preview", store, "gitops", previews=True)], Links("", {}), NOW))
+    assert "Stack staging: its checkpoint is stored compressed (PULUMI_DIY_BACKEND_GZIP)" in " ".join(staging.text)
+    assert "preview-web-a-1: its checkpoint is stored compressed" in " ".join(preview.text)

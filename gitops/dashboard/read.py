@@ -12,17 +12,18 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from gitops.admin.backend_store import Store, checkpoint_key, checkpoint_prefix
+from gitops.admin.backend_store import Store, checkpoint_prefix
 from gitops.admin.drift_record import DriftCheck, last_drift_check
 from gitops.admin.history import HistoryEntry, ledger
 from gitops.admin.locks import LOCKS
-from gitops.admin.previews import shown_outputs
+from gitops.admin.previews import checkpoint_stacks, shown_outputs
 from gitops.admin.stack import Snapshot
 from gitops.core.errors import GitOpsError
 from gitops.core.state import CarriedState, parse_outputs
 
 HISTORY = ".pulumi/history"
 TIMELINE = 20  # the last updates shown per environment
+COMPRESSED = "its checkpoint is stored compressed (PULUMI_DIY_BACKEND_GZIP); the page reads plain checkpoints only"
 
 
 @dataclass(frozen=True)
@@ -49,9 +50,9 @@ def read_environment(environment: str, store: Store, project: str, *, previews: 
     """Staging/prod: their one stack. Preview: every preview stack (each holds one preview) and the shared one,
     in one read of their checkpoints, whatever their number; a timeline only for the stack that shows one."""
     try:
-        texts = _checkpoints(store, project, environment, previews=previews)
+        texts, compressed = _checkpoints(store, project, environment, previews=previews)
         locked = _locks(store, project)
-        stacks = []
+        stacks = [StackView(name, None, COMPRESSED, locked_since=locked.get(name, "")) for name in compressed]
         for name, text in sorted(texts.items()):
             view = _stack_view(name, text, locked.get(name, ""))
             if view.state is not None and name == environment:  # a preview's own stack shows no timeline
@@ -65,20 +66,18 @@ def read_environment(environment: str, store: Store, project: str, *, previews: 
         return EnvironmentView(environment, store.where, stacks, drift_problem=str(exc)[:300])
 
 
-def _checkpoints(store: Store, project: str, environment: str, *, previews: bool) -> dict[str, str]:
-    """stack -> its checkpoint's text."""
+def _checkpoints(store: Store, project: str, environment: str, *, previews: bool) -> tuple[dict[str, str], list[str]]:
+    """(stack -> its checkpoint's text, the stacks whose checkpoint is stored compressed): one listing and one
+    read, whatever the number of previews."""
     prefix = checkpoint_prefix(project)
-    if not previews:
-        try:
-            return {environment: store.read(checkpoint_key(project, environment))}
-        except FileNotFoundError:
-            return {}
-    found = {}
+    listed = checkpoint_stacks(store.entries(f"{prefix}{environment}"), prefix)
+    wanted = {n for n in listed if n == environment or (previews and n.startswith(f"{environment}-"))}
+    texts = {}
     for key, text in store.read_all(f"{prefix}{environment}", ".json").items():
         name = key.removeprefix(prefix).removesuffix(".json")
-        if "/" not in name and (name == environment or name.startswith(f"{environment}-")):
-            found[name] = text
-    return found
+        if name in wanted:
+            texts[name] = text
+    return texts, sorted(wanted - set(texts))
 
 
 def _locks(store: Store, project: str) -> dict[str, str]:
