@@ -68,8 +68,7 @@ class BackendLocks:
     def locks(self) -> list[LockFile]:
         found = []
         for entry in self._entries(LOCKS):
-            parts = entry.key.split("/")  # .pulumi/locks/<org>/<project>/<stack>/<id>.json
-            if len(parts) != 6 or parts[3:5] != [self.project, self.stack] or not parts[5].endswith(".json"):
+            if lock_stack(entry.key) != (self.project, self.stack):
                 continue
             try:
                 found.append(parse_lock(entry.key, self._read(entry.key)))
@@ -116,6 +115,14 @@ class BackendLocks:
 
     def _lease_dir(self) -> str:
         return f"{LEASES}/{self.project}/{self.stack}"
+
+
+def lock_stack(key: str) -> tuple[str, str] | None:
+    """(project, stack) of a lock the CLI wrote (``.pulumi/locks/<org>/<project>/<stack>/<id>.json``)."""
+    parts = key.split("/")
+    if len(parts) != 6 or not parts[5].endswith(".json"):
+        return None
+    return parts[3], parts[4]
 
 
 def process_identity() -> str:

@@ -15,7 +15,7 @@ from typing import Any
 from gitops.admin.backend_store import Store, checkpoint_prefix
 from gitops.admin.drift_record import DriftCheck, last_drift_check
 from gitops.admin.history import HistoryEntry, ledger
-from gitops.admin.locks import LOCKS
+from gitops.admin.locks import LOCKS, lock_stack
 from gitops.admin.previews import checkpoint_stacks, shown_outputs
 from gitops.admin.stack import Snapshot
 from gitops.core.errors import GitOpsError
@@ -84,9 +84,9 @@ def _locks(store: Store, project: str) -> dict[str, str]:
     """stack -> when its oldest lock was written (``.pulumi/locks/<org>/<project>/<stack>/<id>.json``)."""
     found: dict[str, str] = {}
     for entry in sorted(store.entries(LOCKS), key=lambda e: e.modified, reverse=True):
-        parts = entry.key.split("/")
-        if len(parts) == 6 and parts[3] == project and parts[5].endswith(".json"):
-            found[parts[4]] = entry.modified.strftime("%Y-%m-%dT%H:%M:%SZ")
+        owner = lock_stack(entry.key)
+        if owner is not None and owner[0] == project:
+            found[owner[1]] = entry.modified.strftime("%Y-%m-%dT%H:%M:%SZ")
     return found
 
 
